@@ -1,0 +1,3 @@
+from unitrl.cli import main
+
+main()
