@@ -47,7 +47,9 @@ def load_config(cls: type[C], yaml_path: str | None = None, overrides: dict[str,
             loaded = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            raise UserError(f"malformed YAML: {exc}", path=str(p), line=mark.line + 1 if mark else None) from None
+            raise UserError(
+                f"malformed YAML: {exc}", path=str(p), line=mark.line + 1 if mark else None
+            ) from None
         if not isinstance(loaded, dict):
             raise UserError("expected a mapping of option names to values", path=str(p))
         for key, value in loaded.items():
@@ -66,7 +68,9 @@ def save_config(cfg: Any, run_dir: str | Path, name: str = "config.yaml") -> Pat
     from unitrl.records import write_text_atomic
 
     path = Path(run_dir) / name
-    write_text_atomic(path, yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)), sort_keys=False))
+    write_text_atomic(
+        path, yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg), default=str)), sort_keys=False)
+    )
     return path
 
 
@@ -89,9 +93,13 @@ def config_command(
         elif is_list:
             params.append(click.Option([flag, f.name], type=typ, multiple=True, default=None, help=helptext))
         else:
-            params.append(click.Option([flag, f.name], type=typ, default=None, help=helptext, show_default=False))
+            params.append(
+                click.Option([flag, f.name], type=typ, default=None, help=helptext, show_default=False)
+            )
     if with_yaml:
-        params.append(click.Option(["--config", "config_path"], type=str, default=None, help="YAML file of options"))
+        params.append(
+            click.Option(["--config", "config_path"], type=str, default=None, help="YAML file of options")
+        )
 
     def callback(**kwargs: Any) -> Any:
         config_path = kwargs.pop("config_path", None)

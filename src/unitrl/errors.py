@@ -6,7 +6,9 @@ from __future__ import annotations
 class UserError(Exception):
     """Bad input from the user: a missing file, a malformed record, an unknown option or model."""
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None, field: str | None = None):
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None, field: str | None = None
+    ):
         where = ""
         if path is not None:
             where = str(path)

@@ -168,7 +168,9 @@ def record_from_dict(cls: type[T], obj: Any, *, path: str = "<input>", line: int
     if unknown:
         raise UserError(
             f"unknown field for a {cls.__name__} record (allowed: {', '.join(fields)})",
-            path=path, line=line, field=unknown[0],
+            path=path,
+            line=line,
+            field=unknown[0],
         )
     for name, f in fields.items():
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -205,7 +207,9 @@ def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
             try:
                 yield lineno, json.loads(text)
             except json.JSONDecodeError as exc:
-                raise UserError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=str(p), line=lineno) from None
+                raise UserError(
+                    f"malformed JSON ({exc.msg} at column {exc.colno})", path=str(p), line=lineno
+                ) from None
 
 
 def _read_parquet(p: Path) -> list[dict]:

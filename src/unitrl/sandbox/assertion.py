@@ -1,0 +1,218 @@
+"""Split a test into what the untrusted program must compute and what the trusted parent compares.
+
+For `assert f(args) == expected` (and any comparison, arithmetic, `abs`/`len`/`sorted`/`round`/`set`/
+`math.isclose`... around calls into the program), the maximal sub-expressions that touch the program's
+names (`f(args)`, `f(x).lower()`, `CONST`) are evaluated in the child and come back as exact builtin
+values; the rest of the expression, which holds the expected values, is evaluated in the parent by a
+whitelisted evaluator. Expected values therefore never enter the untrusted process and no object of the
+program's making is ever compared. A test whose remainder is outside the whitelist (comprehensions,
+lambdas, `or`, conditional expressions, several statements, a `check(candidate)` function) runs whole
+inside the child as an `exec` step: it is still judged by whether it raised, which a program that tampers
+with its own interpreter can forge. `TestPlan.trusted` says which mode a test got.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SAFE_FUNCS: dict[str, Any] = {
+    name: getattr(builtins, name)
+    for name in (
+        "abs all any bool bytes complex dict divmod enumerate float frozenset int isinstance len list max "
+        "min range repr reversed round set sorted str sum tuple type zip ord chr hex bin oct"
+    ).split()
+}
+SAFE_CONSTS = {"None": None, "True": True, "False": False}
+SAFE_MATH = {
+    name: getattr(math, name)
+    for name in (
+        "isclose isnan isinf isfinite fabs floor ceil sqrt pi e inf nan log log2 log10 exp trunc fsum gcd "
+        "comb factorial prod"
+    ).split()
+}
+_ALLOWED = (
+    ast.Expression,
+    ast.Compare,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Constant,
+    ast.Tuple,
+    ast.List,
+    ast.Set,
+    ast.Dict,
+    ast.Subscript,
+    ast.Slice,
+    ast.Load,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+    ast.Name,
+    ast.Attribute,
+    ast.Call,
+    ast.keyword,
+    ast.Starred,
+)
+_MAX_POW = 10_000
+
+
+@dataclass
+class TestPlan:
+    """How one test runs: child expressions plus a trusted check, or a whole snippet in the child."""
+
+    source: str
+    trusted: bool
+    child_exprs: list[str]  # evaluated in the child (trusted mode)
+    check: Any = None  # compiled parent expression over names _v0, _v1, ... (trusted mode)
+    code: str = ""  # the snippet run in the child (exec mode)
+
+
+def plan_test(test: str) -> TestPlan:
+    """Plan one test string (an `assert` statement or any snippet)."""
+    try:
+        tree = ast.parse(test)
+    except SyntaxError:
+        return TestPlan(test, False, [], code=test)
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+        return TestPlan(test, False, [], code=test)
+    conjuncts = _conjuncts(tree.body[0].test)
+    child: list[str] = []
+    parts = []
+    for node in conjuncts:
+        rewritten = _split(node, child) or _split_comparison(node, child)
+        if rewritten is None:
+            return TestPlan(test, False, [], code=test)
+        parts.append(rewritten)
+    # Every top-level `and` operand is checked; evaluating all of them only changes a verdict that is a
+    # failure anyway (an operand that raises after a false one).
+    expr = parts[0] if len(parts) == 1 else ast.BoolOp(op=ast.And(), values=parts)
+    if not child:  # nothing from the program is involved: still run it in the child for its effects
+        return TestPlan(test, False, [], code=test)
+    tree_expr = ast.fix_missing_locations(ast.Expression(body=expr))
+    if not all(isinstance(n, _ALLOWED + (ast.BoolOp, ast.And)) for n in ast.walk(tree_expr)):
+        return TestPlan(test, False, [], code=test)
+    return TestPlan(test, True, child, check=compile(tree_expr, "<check>", "eval"))
+
+
+def _split_comparison(node: ast.expr, child: list[str]) -> ast.expr | None:
+    """`<anything> op <pure expected value>`: the child computes the left side whole."""
+    if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+        return None
+    for program_side, expected_side, left in (
+        (node.left, node.comparators[0], True),
+        (node.comparators[0], node.left, False),
+    ):
+        scratch: list[str] = []
+        pure = _split(expected_side, scratch)
+        if pure is None or scratch:
+            continue
+        child.append(ast.unparse(program_side))
+        placeholder = ast.Name(id=f"_v{len(child) - 1}", ctx=ast.Load())
+        pair = (placeholder, pure) if left else (pure, placeholder)
+        return ast.Compare(left=pair[0], ops=node.ops, comparators=[pair[1]])
+    return None
+
+
+def _conjuncts(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        return [c for v in node.values for c in _conjuncts(v)]
+    return [node]
+
+
+def _is_safe_name(node: ast.AST) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in SAFE_FUNCS or node.id in SAFE_CONSTS
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.value.id == "math" and node.attr in SAFE_MATH
+    return False
+
+
+def _touches_program(node: ast.AST) -> bool:
+    """True for names (and attribute/call/subscript chains rooted at names) that are not whitelisted."""
+    if isinstance(node, ast.Name):
+        return not _is_safe_name(node)
+    if isinstance(node, ast.Attribute):
+        return not _is_safe_name(node)
+    if isinstance(node, ast.Call):
+        return not _is_safe_name(node.func)
+    return False
+
+
+def _split(node: ast.expr, child: list[str]) -> ast.expr | None:
+    """Replace program-touching sub-expressions with placeholders; None if the rest is not whitelisted."""
+    if _touches_program(node):
+        child.append(ast.unparse(node))
+        return ast.Name(id=f"_v{len(child) - 1}", ctx=ast.Load())
+    if isinstance(node, ast.Constant):
+        return node
+    if isinstance(node, ast.Name | ast.Attribute):  # whitelisted name or math.X
+        return node
+    if isinstance(node, ast.Call):
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            return None
+        args = [_split(a, child) for a in node.args]
+        kws = [(k.arg, _split(k.value, child)) for k in node.keywords]
+        if any(a is None for a in args) or any(v is None for _, v in kws):
+            return None
+        return ast.Call(func=node.func, args=args, keywords=[ast.keyword(arg=k, value=v) for k, v in kws])
+    fields = {}
+    if not isinstance(
+        node,
+        ast.Compare
+        | ast.BinOp
+        | ast.UnaryOp
+        | ast.Tuple
+        | ast.List
+        | ast.Set
+        | ast.Dict
+        | ast.Subscript
+        | ast.Slice,
+    ):
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow | ast.LShift):
+        if (
+            isinstance(node.right, ast.Constant)
+            and isinstance(node.right.value, int)
+            and node.right.value > _MAX_POW
+        ):
+            return None
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, ast.expr):
+            new = _split(value, child)
+            if new is None:
+                return None
+            fields[name] = new
+        elif isinstance(value, list) and value and isinstance(value[0], ast.expr | type(None)):
+            items = [None if v is None else _split(v, child) for v in value]
+            if any(i is None and v is not None for i, v in zip(items, value)):
+                return None
+            fields[name] = items
+        else:
+            fields[name] = value
+    return type(node)(**fields)
+
+
+_PARENT_GLOBALS = {"__builtins__": {}, **SAFE_FUNCS, **SAFE_CONSTS, "math": type("m", (), SAFE_MATH)}
+
+
+def judge(plan: TestPlan, values: list[Any]) -> tuple[bool, str]:
+    """Evaluate the trusted check over values the child returned. (passed, detail)."""
+    env = dict(_PARENT_GLOBALS)
+    for i, v in enumerate(values):
+        env[f"_v{i}"] = v
+    try:
+        ok = bool(eval(plan.check, env))  # noqa: S307 - a whitelisted AST over exact builtin values
+    except Exception as exc:  # noqa: BLE001 - e.g. comparing a returned None with a number
+        return False, f"{type(exc).__name__}: {exc}"[:300]
+    if ok:
+        return True, ""
+    shown = ", ".join(_short(v) for v in values)
+    return False, f"assertion failed; the program returned {shown}"
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,185 @@
+"""The code that runs inside one forked child: lock the process down, run the program, run the steps.
+
+Everything here executes in the untrusted process, so nothing here is relied on for a verdict: the child
+only reports values (for `eval` steps), captured output (for `stdio`), or whether a statement raised
+(for `exec`). The trusted parent decides pass or fail. The lock-down order matters: resource limits,
+file descriptors, working directory and privileges are all set before the first byte of the program is
+compiled. Standard library only: this module is imported by the zygote before any program runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+import time
+
+from unitrl.sandbox import wire
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class StepTimeout(BaseException):
+    """Raised by the CPU-time alarm; a BaseException so `except Exception` in a program does not eat it."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise StepTimeout()
+
+
+def lock_down(limits: dict, workdir: str, result_fd: int, out_fd: int, stdin_fd: int, drop: dict) -> None:
+    """Everything that must hold before untrusted code runs (called right after fork)."""
+    os.setsid()  # own session and process group: the whole group is killed afterwards
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    mem = limits["memory_mb"] * 1024 * 1024
+    for res, value in (
+        (resource.RLIMIT_AS, mem),
+        (resource.RLIMIT_CPU, int(limits["cpu_seconds"]) + 1),
+        (resource.RLIMIT_FSIZE, limits["file_mb"] * 1024 * 1024),
+        (resource.RLIMIT_NOFILE, limits["open_files"]),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NPROC, limits["processes"]),
+    ):
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):
+            pass  # reported by `unitrl doctor`; a missing NPROC limit is covered by the PID namespace
+    os.dup2(stdin_fd, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    keep = sorted({0, 1, 2, result_fd})
+    last = 3
+    for fd in keep[3:] if len(keep) > 3 else []:
+        os.closerange(last, fd)
+        last = fd + 1
+    os.closerange(last, 4096)
+    os.chdir(workdir)
+    if drop.get("uid") is not None:
+        os.setgroups([])
+        os.setgid(drop["gid"])
+        os.setuid(drop["uid"])
+    if drop.get("caps"):
+        _drop_capabilities()
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    signal.signal(signal.SIGPROF, _on_alarm)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _drop_capabilities() -> None:
+    """Empty the effective, permitted and inheritable sets (root inside a user namespace has them all)."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [
+            ("effective", ctypes.c_uint32),
+            ("permitted", ctypes.c_uint32),
+            ("inheritable", ctypes.c_uint32),
+        ]
+
+    for cap in range(64):
+        _libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP, so exec of a setuid file gains nothing either
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (Data * 2)()
+    _libc.capset(ctypes.byref(header), data)
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _error_text(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    except BaseException:  # a program's exception whose __str__ raises
+        return type(exc).__name__[:100]
+
+
+def _status_of(exc: BaseException) -> str:
+    if isinstance(exc, StepTimeout):
+        return "timeout"
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if isinstance(exc, wire.ValueTooLarge):
+        return "output-limit"
+    return "error"
+
+
+def run_program(
+    program: str, steps: list[dict], first: int, timeout: float, main_name: str, result_fd: int
+) -> None:
+    """Compile and run the program, then the steps from index `first`; report each on result_fd.
+
+    Frames: ["load", status, detail] once, then for each step ["start", i] and
+    [i, status, values or None, detail, seconds].
+    """
+    send = wire.write_frame
+    try:
+        code = compile(program, "<program>", "exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        send(result_fd, ["load", "syntax-error", _error_text(exc)])
+        return
+    namespace: dict = {"__name__": main_name, "__builtins__": __builtins__}
+    status, detail, _, _ = _timed(lambda: exec(code, namespace), timeout)
+    send(result_fd, ["load", status, detail])
+    if status != "ok":
+        return
+    for i in range(first, len(steps)):
+        step = steps[i]
+        send(result_fd, ["start", i])
+        try:
+            if step["kind"] == "eval":
+                codes = [compile(e, f"<test {i}>", "eval") for e in step["exprs"]]
+                fn = lambda codes=codes: [wire.encode_value(eval(c, namespace)) for c in codes]  # noqa: E731
+            else:
+                stmts = compile(step["code"], f"<test {i}>", "exec")
+                fn = lambda stmts=stmts: exec(stmts, namespace)  # noqa: E731
+        except (SyntaxError, ValueError) as exc:
+            send(result_fd, [i, "syntax-error", None, _error_text(exc), 0.0])
+            continue
+        status, detail, value, seconds = _timed(fn, timeout)
+        send(result_fd, [i, status, value, detail, seconds])
+
+
+def _timed(fn, timeout: float) -> tuple[str, str, object, float]:
+    """Run fn under a CPU-time alarm: (status, detail, value, wall seconds)."""
+    t0, c0 = time.perf_counter(), _cpu()
+    value = None
+    try:
+        signal.setitimer(signal.ITIMER_PROF, timeout)
+        try:
+            value = fn()
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+        if _cpu() - c0 > timeout:  # the program swallowed the alarm
+            raise StepTimeout()
+    except SystemExit as exc:
+        return "error", f"SystemExit: {exc.code!r}"[:200], None, time.perf_counter() - t0
+    except BaseException as exc:  # noqa: BLE001 - every failure of untrusted code is a verdict
+        return _status_of(exc), _error_text(exc), None, time.perf_counter() - t0
+    return "ok", "", value, time.perf_counter() - t0
+
+
+def run_stdio(program: str, timeout: float, result_fd: int) -> None:
+    """Run the program as __main__ (stdin is already the test's input); report [0, status, ...]."""
+    try:
+        code = compile(program, "<program>", "exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        wire.write_frame(result_fd, ["load", "syntax-error", _error_text(exc)])
+        return
+    namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    wire.write_frame(result_fd, ["load", "ok", ""])
+    wire.write_frame(result_fd, ["start", 0])
+    status, detail, _, seconds = _timed(lambda: exec(code, namespace), timeout)
+    try:
+        sys.stdout.flush()
+    except BaseException:  # noqa: BLE001 - a closed or full stdout is the program's own doing
+        pass
+    wire.write_frame(result_fd, [0, status, None, detail, seconds])

@@ -1,0 +1,465 @@
+"""The zygote: a warm worker that isolates itself once, then forks one child per program.
+
+Started by the trusted parent as `python -s -c "...zygote.main()" CONFIG_JSON` with a scrubbed environment;
+its stdin and stdout carry frames (see `wire`). At start it imports the common standard library (so each
+fork starts warm), then enters new namespaces where the kernel allows: user (when not root), network (no
+interfaces up: no network at all), mount (a fresh root built from read-only binds of the system and Python
+directories plus a private tmpfs /tmp, then chroot: the caller's files, the problems and samples are not
+visible), PID (the zygote is PID 1, so `kill(-1)` after each program removes every process the program
+left behind, daemons included), IPC and UTS. What could not be entered is reported in the hello frame.
+
+Per program it forks a child (`child.lock_down`: own session, rlimits, closed fds, private work dir,
+unprivileged uid or no capabilities, no_new_privs), reads its result frames and capped output, enforces
+a wall-clock deadline per step, kills and reaps everything, and removes the work dir. A child that dies
+mid-step gets that step marked and a fresh child continues with the next step. The zygote never sees
+expected values: it forwards values; the parent judges.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import time
+
+from unitrl.sandbox import child, wire
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_PDEATHSIG = 36, 4, 1
+
+PREIMPORT = (
+    "abc array bisect builtins cmath collections collections.abc copy dataclasses datetime decimal enum "
+    "fractions functools hashlib heapq io itertools json math numbers operator random re statistics string "
+    "struct textwrap typing unicodedata"
+).split()
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare(flags: int) -> bool:
+    return _libc.unshare(flags) == 0
+
+
+def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    if (
+        _libc.mount(
+            src.encode() if src else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        )
+        != 0
+    ):
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {src} on {target}: {os.strerror(err)}")
+
+
+# ------------------------------------------------------------------------------------------- set-up
+
+
+def enter_namespaces(cfg: dict) -> dict:
+    """Enter what the kernel allows; returns the active layers. May fork (PID namespace)."""
+    layers = {"user": False, "uid": False, "network": False, "mount": False, "pid": False, "ipc": False}
+    if cfg["isolation"] == "none":
+        return layers
+    uid, gid = os.getuid(), os.getgid()
+    if uid != 0:
+        if _unshare(CLONE_NEWUSER):
+            layers["user"] = True
+            for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as fh:
+                    fh.write(text)
+    layers["network"] = _unshare(CLONE_NEWNET)
+    layers["ipc"] = _unshare(CLONE_NEWIPC | CLONE_NEWUTS)
+    layers["mount"] = _unshare(CLONE_NEWNS)
+    layers["pid"] = _unshare(CLONE_NEWPID)
+    if layers["pid"]:
+        _become_pid1()
+    if layers["ipc"]:
+        _libc.sethostname(b"sandbox", 7)
+    if layers["mount"]:
+        try:
+            _build_root(cfg, with_proc=layers["pid"])
+        except OSError as exc:
+            layers["mount"] = False
+            layers["mount_error"] = str(exc)
+    layers["uid"] = os.geteuid() == 0 and not layers["user"]  # real root can hand children a spare uid
+    return layers
+
+
+def _become_pid1() -> None:
+    """After unshare(CLONE_NEWPID) the next child is PID 1 of the namespace; the outer process waits."""
+    pid = os.fork()
+    if pid == 0:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: os.kill(pid, signal.SIGKILL))
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _build_root(cfg: dict, with_proc: bool) -> None:
+    """A new root: read-only binds of system and Python dirs, private /tmp and /dev nodes; then chroot."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=700")
+    new = "/tmp/root"
+    os.mkdir(new)
+    ro = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc"]
+    ro += [os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)]
+    ro += cfg.get("ro_paths", [])
+    for path in dict.fromkeys(ro):
+        if not os.path.lexists(path):
+            continue
+        target = new + path
+        if os.path.islink(path) and os.path.dirname(path) == "/":
+            os.symlink(os.readlink(path), target)
+            continue
+        if os.path.exists(target):
+            continue
+        os.makedirs(target, exist_ok=True)
+        _mount(path, target, None, MS_BIND | MS_REC)
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_REC)
+    os.makedirs(new + "/dev")
+    for dev in ("null", "zero", "urandom", "random"):
+        open(new + "/dev/" + dev, "w").close()
+        _mount("/dev/" + dev, new + "/dev/" + dev, None, MS_BIND)
+    os.makedirs(new + "/tmp")
+    _mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg['tmp_mb']}m,mode=1777")
+    if with_proc:
+        os.makedirs(new + "/proc")
+        _mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chroot(new)
+    os.chdir("/")
+
+
+# ------------------------------------------------------------------------------------------ per job
+
+
+class Zygote:
+    def __init__(self, cfg: dict, layers: dict):
+        self.cfg, self.layers = cfg, layers
+        self.is_init = layers["pid"]
+        self.base = "/tmp" if layers["mount"] else cfg["workdir_base"]
+        self.drop = {"uid": None, "gid": None, "caps": layers["user"]}
+        if layers["uid"]:
+            self.drop["uid"] = self.drop["gid"] = cfg["child_uid"]
+        self.serial = 0
+
+    def handle(self, job: dict) -> list:
+        steps, timeout = job["steps"], float(job["timeout"])
+        if steps and all(s["kind"] == "stdio" for s in steps):
+            return [self.supervise(job["program"], [s], timeout, stdin=s.get("stdin", ""))[0] for s in steps]
+        outcomes: list = [None] * len(steps)
+        first = 0
+        while first < len(steps):
+            got = self.supervise(job["program"], steps, timeout, first=first)
+            outcomes[first:] = got[first:]
+            nxt = next((i for i in range(first, len(steps)) if outcomes[i] is None), None)
+            if nxt is None:
+                break
+            first = nxt  # the child died before reaching this step: continue in a fresh child
+        return outcomes
+
+    def supervise(self, program: str, steps: list, timeout: float, first: int = 0, stdin: str = "") -> list:
+        """Fork one child for steps[first:]; return outcomes (None for steps it never reached)."""
+        cfg = self.cfg
+        self.serial += 1
+        workdir = os.path.join(self.base, f"w{self.serial}")
+        os.mkdir(workdir, 0o700)
+        if self.drop["uid"] is not None:
+            os.chown(workdir, self.drop["uid"], self.drop["gid"])
+        r_res, w_res = os.pipe()
+        r_out, w_out = os.pipe()
+        stdin_fd = os.memfd_create("stdin")
+        os.write(stdin_fd, stdin.encode())
+        os.lseek(stdin_fd, 0, 0)
+        limits = {
+            "memory_mb": cfg["memory_mb"],
+            "cpu_seconds": timeout * (len(steps) + 1) + 1,
+            "file_mb": cfg["file_mb"],
+            "open_files": cfg["open_files"],
+            "processes": cfg["processes"],
+        }
+        pid = os.fork()
+        if pid == 0:  # ---- the untrusted child
+            code = 0
+            try:
+                os.close(r_res)
+                os.close(r_out)
+                child.lock_down(limits, workdir, w_res, w_out, stdin_fd, self.drop)
+                if stdin or steps[0]["kind"] == "stdio":
+                    child.run_stdio(program, timeout, w_res)
+                else:
+                    child.run_program(program, steps, first, timeout, cfg["main_name"], w_res)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            os._exit(code)
+        for fd in (w_res, w_out, stdin_fd):
+            os.close(fd)
+        try:
+            return self._watch(pid, r_res, r_out, steps, first, timeout)
+        finally:
+            os.close(r_res)
+            os.close(r_out)
+            self._cleanup(pid, workdir)
+
+    def _watch(self, pid: int, r_res: int, r_out: int, steps: list, first: int, timeout: float) -> list:
+        cfg = self.cfg
+        outcomes: list = [None] * len(steps)
+        reader = wire.FrameReader(max_frame=cfg["max_value_bytes"])
+        out_buf, out_len = [], 0
+        wall = timeout * cfg["wall_factor"] + 0.5
+        deadline = time.monotonic() + wall
+        current: int | None = None  # step in progress; None while loading
+        kill_reason = ""
+        loaded = ""
+        pidfd = os.pidfd_open(pid)
+        open_fds = {r_res, r_out}
+        exited = False
+        while open_fds and not kill_reason:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                if not exited:
+                    kill_reason = "timeout"
+                break  # after the child exited, a straggler holding its pipes is simply killed
+            ready, _, _ = select.select(list(open_fds) + ([] if exited else [pidfd]), [], [], wait)
+            if pidfd in ready:
+                exited = True  # the child is gone: drain what it wrote, then stop waiting on stragglers
+                deadline = min(deadline, time.monotonic() + 0.2)
+            for fd in ready:
+                if fd == pidfd:
+                    continue
+                data = os.read(fd, 65536)
+                if not data:
+                    open_fds.discard(fd)
+                    continue
+                if fd == r_out:
+                    out_len += len(data)
+                    if out_len > cfg["output_bytes"]:
+                        kill_reason = "output-limit"
+                        break
+                    out_buf.append(data)
+                    continue
+                try:
+                    frames = reader.feed(data)
+                except wire.WireError as exc:
+                    big = "exceeds" in str(exc)
+                    kill_reason = (
+                        "output-limit:return value too large"
+                        if big
+                        else f"error:corrupt result stream ({exc})"
+                    )
+                    break
+                for frame in frames:
+                    current, loaded, deadline = self._on_frame(
+                        frame, outcomes, current, loaded, deadline, wall, steps
+                    )
+        os.close(pidfd)
+        if kill_reason or not exited:
+            self._kill_all(pid)
+        _, status = os.waitpid(pid, 0)
+        return self._finish(outcomes, steps, first, current, loaded, kill_reason, status, b"".join(out_buf))
+
+    @staticmethod
+    def _on_frame(frame, outcomes, current, loaded, deadline, wall, steps):
+        if not isinstance(frame, list) or not frame:
+            return current, loaded, deadline
+        tag = frame[0]
+        if tag == "load" and len(frame) == 3 and not loaded:
+            loaded = frame[1] if frame[1] in wire_statuses else "error"
+            if loaded != "ok":
+                outcomes.append(("load", loaded, str(frame[2])[:500]))
+            return current, loaded, deadline
+        if tag == "start" and len(frame) == 2 and isinstance(frame[1], int) and 0 <= frame[1] < len(steps):
+            return frame[1], loaded, time.monotonic() + wall
+        if isinstance(tag, int) and 0 <= tag < len(steps) and len(frame) == 5 and outcomes[tag] is None:
+            status = frame[1] if frame[1] in wire_statuses else "error"
+            outcomes[tag] = [
+                status,
+                frame[2] if status == "ok" else None,
+                None,
+                str(frame[3])[:500],
+                frame[4],
+            ]
+            return None, loaded, deadline
+        return current, loaded, deadline
+
+    def _finish(self, outcomes, steps, first, current, loaded, kill_reason, status, output) -> list:
+        n = len(steps)
+        load_failure = outcomes[n] if len(outcomes) > n else None
+        outcomes = outcomes[:n]
+        is_stdio = steps[0]["kind"] == "stdio"
+        if load_failure:  # the program itself did not load: every remaining step shares that verdict
+            _, st, detail = load_failure
+            return [[st, None, None, detail, 0.0] if i >= first else None for i in range(n)]
+        death = kill_reason.split(":", 1)
+        death_status = death[0] or _status_from_wait(status)
+        death_detail = death[1] if len(death) > 1 else _detail_from_wait(status, kill_reason)
+        if not loaded:  # died or was killed while loading
+            return [
+                [
+                    death_status if kill_reason else "error",
+                    None,
+                    None,
+                    death_detail or "the program exited before the tests ran",
+                    0.0,
+                ]
+                if i >= first
+                else None
+                for i in range(n)
+            ]
+        if current is not None and outcomes[current] is None:
+            outcomes[current] = [
+                death_status if kill_reason or status else "error",
+                None,
+                None,
+                death_detail or "the program exited during the test",
+                0.0,
+            ]
+        if is_stdio and outcomes[0] is not None:
+            if outcomes[0][0] == "ok":
+                outcomes[0][2] = output.decode("utf-8", "replace")
+        return outcomes
+
+    def _kill_all(self, pid: int) -> None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _cleanup(self, pid: int, workdir: str) -> None:
+        """Nothing the program started outlives it; its files go with it."""
+        self._kill_all(pid)
+        if self.is_init:
+            try:
+                os.kill(-1, signal.SIGKILL)  # PID 1 of the namespace: every other process in it
+            except ProcessLookupError:
+                pass
+        else:
+            if self.drop["uid"] is not None:
+                _kill_uid(self.drop["uid"])
+            _kill_children_of(os.getpid())  # orphans re-parented to us (we are their subreaper)
+        while True:
+            try:
+                reaped, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if reaped == 0:
+                if self.is_init:
+                    continue  # just-killed processes are still exiting; init must reap them all
+                break
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+wire_statuses = frozenset(("ok", "error", "timeout", "memory", "output-limit", "syntax-error"))
+
+
+def _kill_uid(uid: int) -> None:
+    """Without a PID namespace: kill every process of the children's private uid (from a helper fork)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _kill_children_of(ppid: int) -> None:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _status_from_wait(status: int) -> str:
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXCPU:
+        return "timeout"
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGXFSZ:
+        return "output-limit"
+    return "error"
+
+
+def _detail_from_wait(status: int, kill_reason: str) -> str:
+    if kill_reason == "timeout":
+        return "wall-clock limit exceeded"
+    if kill_reason == "output-limit":
+        return "output limit exceeded"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return ""
+
+
+# ------------------------------------------------------------------------------------------ main loop
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    req_fd, resp_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    os.set_inheritable(req_fd, False)
+    os.set_inheritable(resp_fd, False)
+    for name in PREIMPORT + cfg.get("preimport", []):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    layers = enter_namespaces(cfg)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # children cannot ptrace or read the zygote's memory
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a program come back to us
+    import gc
+
+    gc.collect()
+    gc.freeze()  # keep warm objects out of the children's collections: fewer copy-on-write pages
+    zygote = Zygote(cfg, layers)
+    wire.write_frame(resp_fd, {"hello": layers, "pid": os.getpid()})
+    while True:
+        try:
+            job = wire.read_frame_blocking(req_fd)
+        except (OSError, wire.WireError, ValueError):
+            break
+        if job is None:
+            break
+        t0 = time.perf_counter()
+        try:
+            steps = zygote.handle(job)
+            reply = {"id": job["id"], "steps": steps, "duration": time.perf_counter() - t0}
+        except Exception as exc:  # noqa: BLE001 - reported as an infrastructure error, never a verdict
+            reply = {"id": job.get("id"), "infra": f"{type(exc).__name__}: {exc}"}
+        try:
+            wire.write_frame(resp_fd, reply)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                break
+            raise
+    os._exit(0)
