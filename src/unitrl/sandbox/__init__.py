@@ -24,7 +24,22 @@ forbid them) only rlimits, the process group, the private work dir and the uid r
 filesystem and network are then reachable.
 """
 
-from unitrl.sandbox.jobs import Job, JobResult, Step, StepOutcome
-from unitrl.sandbox.pool import Sandbox, SandboxConfig
+# Lazy exports: the zygote imports `unitrl.sandbox.child` and must not pay for the parent's modules
+# (every module it loads makes each fork slower).
+_EXPORTS = {
+    "Job": "unitrl.sandbox.jobs",
+    "JobResult": "unitrl.sandbox.jobs",
+    "Step": "unitrl.sandbox.jobs",
+    "StepOutcome": "unitrl.sandbox.jobs",
+    "Sandbox": "unitrl.sandbox.pool",
+    "SandboxConfig": "unitrl.sandbox.pool",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["Job", "JobResult", "Sandbox", "SandboxConfig", "Step", "StepOutcome"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(name)

@@ -47,7 +47,7 @@ class SandboxConfig:
     main_name: str = "__unitrl__"  # __name__ of programs in assert mode (stdio programs run as __main__)
     preimport: list[str] = field(default_factory=list)
     ro_paths: list[str] = field(default_factory=list)  # extra read-only paths visible inside the sandbox
-    child_uid: int = 61000  # base uid for children when run as root (one per worker)
+    child_uid: int = 0  # base uid for children when run as root; 0 = derived from our PID (see Sandbox)
 
 
 class _Worker:
@@ -56,6 +56,7 @@ class _Worker:
         zcfg = asdict(cfg)
         zcfg["workdir_base"] = base
         zcfg["child_uid"] = cfg.child_uid + index
+        self.child_uid = zcfg["child_uid"]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -107,6 +108,14 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None):
         self.cfg = config or SandboxConfig()
         self.n = self.cfg.workers or os.cpu_count() or 1
+        if not self.cfg.child_uid:
+            # A uid range of our own, so that killing "every process of uid X" after a program can never
+            # touch another sandbox's children on the same machine.
+            from dataclasses import replace
+
+            self.cfg = replace(self.cfg, child_uid=1_000_000 + (os.getpid() % 4_000_000) * 256)
+        if self.n > 256:
+            raise UserError("at most 256 sandbox workers", field="workers")
         self.base = tempfile.mkdtemp(prefix="unitrl-sandbox-")
         os.chmod(self.base, 0o711)
         self.workers: list[_Worker] = []
@@ -117,6 +126,7 @@ class Sandbox:
             self.close()
             raise
         self.layers = self.workers[0].layers
+        self.child_uids = [w.child_uid for w in self.workers]
         missing = [name for name in REQUIRED_LAYERS if not self.layers.get(name)]
         if self.cfg.require_isolation and missing:
             self.close()
