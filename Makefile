@@ -1,0 +1,38 @@
+# Set-up and the jobs the README names. The environment lives in .venv/ at the repository root.
+# torch is installed first and pinned: on these machines `torch==2.13.0` is a CPU build found on disk,
+# and the [train] extra's floor (torch>=2.4) is then already met, so pip pulls no multi-GB CUDA build.
+PY ?= python3
+BIN := .venv/bin
+STAMP := .venv/.installed
+
+.PHONY: setup demo test test-all lint bench-exec bench-synth bench-rl
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv .venv
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/unitrl
+
+test: setup
+	$(BIN)/pytest -q -m "not slow and not gpu"
+
+test-all: setup
+	$(BIN)/pytest -q -m "not gpu"
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench-exec: setup
+	$(BIN)/python benchmarks/exec_throughput.py
+
+bench-synth: setup
+	$(BIN)/python benchmarks/synth_throughput.py
+
+bench-rl: setup
+	$(BIN)/python benchmarks/rl_curriculum.py
