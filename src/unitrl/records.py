@@ -73,6 +73,8 @@ class Sample:
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class
+
     status: str
     duration: float = 0.0
     detail: str = ""

@@ -48,13 +48,22 @@ def run_demo(cfg: DemoConfig) -> dict:
         s.sample_id = f"wrong-{s.sample_id}"
     write_records(out / "problems.jsonl", problems)
     write_records(out / "samples.jsonl", canonical + wrong)
-    console.print(f"[bold]demo[/bold]: {len(problems)} HumanEval problems, {len(canonical)} canonical and "
-                  f"{len(wrong)} known-wrong programs")
+    console.print(
+        f"[bold]demo[/bold]: {len(problems)} HumanEval problems, {len(canonical)} canonical and "
+        f"{len(wrong)} known-wrong programs"
+    )
 
     # 2. Grade everything in the sandbox (the `unitrl exec` stage, resumable).
     t0 = time.perf_counter()
-    results = run_exec(ExecConfig(problems=str(out / "problems.jsonl"), samples=str(out / "samples.jsonl"),
-                                  out=str(out / "results.jsonl"), workers=cfg.workers, timeout=cfg.timeout))
+    results = run_exec(
+        ExecConfig(
+            problems=str(out / "problems.jsonl"),
+            samples=str(out / "samples.jsonl"),
+            out=str(out / "results.jsonl"),
+            workers=cfg.workers,
+            timeout=cfg.timeout,
+        )
+    )
     seconds = time.perf_counter() - t0
 
     # 3. The figures that matter.
@@ -74,8 +83,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     table.add_column("set")
     table.add_column("programs", justify="right")
     table.add_column("result")
-    table.add_row("canonical solutions", str(len(canon)),
-                  f"pass@1 = {summary['canonical_pass_at_k'].get('pass@1', 0):.3f}")
+    table.add_row(
+        "canonical solutions",
+        str(len(canon)),
+        f"pass@1 = {summary['canonical_pass_at_k'].get('pass@1', 0):.3f}",
+    )
     table.add_row("known-wrong programs", str(len(bad)), f"{summary['wrong_caught']} caught as not passing")
     console.print(table)
     console.print(f"outputs in {out}/ (results.jsonl, results.hist.png, summary.json)")

@@ -63,6 +63,8 @@ _MAX_POW = 10_000
 class TestPlan:
     """How one test runs: child expressions plus a trusted check, or a whole snippet in the child."""
 
+    __test__ = False  # not a pytest test class
+
     source: str
     trusted: bool
     child_exprs: list[str]  # evaluated in the child (trusted mode)
@@ -92,7 +94,7 @@ def plan_test(test: str) -> TestPlan:
     if not child:  # nothing from the program is involved: still run it in the child for its effects
         return TestPlan(test, False, [], code=test)
     tree_expr = ast.fix_missing_locations(ast.Expression(body=expr))
-    if not all(isinstance(n, _ALLOWED + (ast.BoolOp, ast.And)) for n in ast.walk(tree_expr)):
+    if not _parent_safe(tree_expr):
         return TestPlan(test, False, [], code=test)
     return TestPlan(test, True, child, check=compile(tree_expr, "<check>", "eval"))
 
@@ -131,14 +133,38 @@ def _is_safe_name(node: ast.AST) -> bool:
 
 
 def _touches_program(node: ast.AST) -> bool:
-    """True for names (and attribute/call/subscript chains rooted at names) that are not whitelisted."""
+    """True for names, and attribute/call/subscript chains rooted at a name, that are not whitelisted."""
     if isinstance(node, ast.Name):
         return not _is_safe_name(node)
     if isinstance(node, ast.Attribute):
-        return not _is_safe_name(node)
+        return not _is_safe_name(node) and _rooted_in_name(node.value)
     if isinstance(node, ast.Call):
-        return not _is_safe_name(node.func)
+        return not _is_safe_name(node.func) and _rooted_in_name(node.func)
+    if isinstance(node, ast.Subscript):
+        return _touches_program(node.value)
     return False
+
+
+def _rooted_in_name(node: ast.AST) -> bool:
+    while isinstance(node, ast.Attribute | ast.Call | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return isinstance(node, ast.Name)
+
+
+def _parent_safe(tree: ast.AST) -> bool:
+    """The check the parent evaluates may only name placeholders, whitelisted functions and math.X."""
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED + (ast.BoolOp, ast.And)):
+            return False
+        if isinstance(node, ast.Attribute) and not _is_safe_name(node):
+            return False
+        if isinstance(node, ast.Name) and not (
+            _is_safe_name(node) or node.id == "math" or node.id.startswith("_v")
+        ):
+            return False
+        if isinstance(node, ast.Call) and not _is_safe_name(node.func):
+            return False
+    return True
 
 
 def _split(node: ast.expr, child: list[str]) -> ast.expr | None:
