@@ -116,8 +116,8 @@ class Sandbox:
             self.cfg = replace(self.cfg, child_uid=1_000_000 + (os.getpid() % 4_000_000) * 256)
         if self.n > 256:
             raise UserError("at most 256 sandbox workers", field="workers")
-        self.base = tempfile.mkdtemp(prefix="unitrl-sandbox-")
-        os.chmod(self.base, 0o711)
+        # Only created (by a zygote) when no mount namespace gives it a private tmpfs; removed on close.
+        self.base = os.path.join(tempfile.gettempdir(), f"unitrl-sandbox-{os.getpid()}-{id(self) % 100000}")
         self.workers: list[_Worker] = []
         atexit.register(self.close)
         try:

@@ -150,6 +150,8 @@ class Zygote:
         self.cfg, self.layers = cfg, layers
         self.is_init = layers["pid"]
         self.base = "/tmp" if layers["mount"] else cfg["workdir_base"]
+        if not layers["mount"]:
+            os.makedirs(self.base, mode=0o711, exist_ok=True)
         self.drop = {"uid": None, "gid": None, "caps": layers["user"]}
         if layers["uid"]:
             self.drop["uid"] = self.drop["gid"] = cfg["child_uid"]
