@@ -1,0 +1,1 @@
+"""Evaluation: benchmark importers, the pass@k estimator, known-wrong HumanEval programs and `unitrl eval`."""
