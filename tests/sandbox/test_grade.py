@@ -42,3 +42,18 @@ def test_pass_rate_is_over_the_problems_tests(tmp_path):
         and not r.passed
         and [t.status for t in r.tests] == ["pass", "pass", "fail", "fail"]
     )
+
+
+def test_failed_assert_in_a_whole_snippet_test_is_a_fail_not_an_error():
+    from unitrl.sandbox import Sandbox, SandboxConfig
+    from unitrl.sandbox.grade import grade_programs
+
+    p = Problem(
+        "snip",
+        "",
+        "f",
+        ["def check(c):\n    assert c(1) == 2\ncheck(f)", "def check(c):\n    c(None) + 1\ncheck(f)"],
+    )
+    with Sandbox(SandboxConfig(workers=1)) as sb:
+        [r] = grade_programs(sb, [(p, "def f(x):\n    return 0\n", 0)])
+    assert [t.status for t in r.tests] == ["fail", "error"]

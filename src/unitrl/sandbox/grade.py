@@ -77,7 +77,15 @@ def judge_job(problem: Problem, result: JobResult, sample_id: int | str) -> Resu
     plans = None if problem.is_stdio else plan_problem(problem)
     for i, outcome in enumerate(result.steps):
         if outcome.status != "ok":
-            tests.append(TestResult(outcome.status, round(outcome.duration, 6), outcome.error))
+            status = outcome.status
+            if (
+                status == "error"
+                and plans is not None
+                and not plans[i].trusted
+                and outcome.error.startswith("AssertionError")
+            ):
+                status = "fail"  # a whole-snippet test whose assert failed: a failure, not a crash
+            tests.append(TestResult(status, round(outcome.duration, 6), outcome.error))
             continue
         if problem.is_stdio:
             want = str(problem.tests[i].get("stdout", ""))
