@@ -52,7 +52,7 @@ def test_failed_assert_in_a_whole_snippet_test_is_a_fail_not_an_error():
         "snip",
         "",
         "f",
-        ["def check(c):\n    assert c(1) == 2\ncheck(f)", "def check(c):\n    c(None) + 1\ncheck(f)"],
+        ["def check(c):\n    assert c(1) == 2\ncheck(f)", "def check(c):\n    c(None).missing\ncheck(f)"],
     )
     with Sandbox(SandboxConfig(workers=1)) as sb:
         [r] = grade_programs(sb, [(p, "def f(x):\n    return 0\n", 0)])
