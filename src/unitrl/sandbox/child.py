@@ -112,38 +112,60 @@ def _status_of(exc: BaseException) -> str:
     return "error"
 
 
+MAX_SOURCE = 4 * 1024 * 1024
+
+
+def compile_source(source: str, name: str, mode: str) -> tuple[object | None, str]:
+    """(code object, "") or (None, error text). Runs in the zygote, before the fork: compiling in the
+    child would dirty copy-on-write pages, which costs more than the rest of a typical program's run."""
+    if len(source) > MAX_SOURCE:
+        return None, f"source longer than {MAX_SOURCE} characters"
+    try:
+        return compile(source, name, mode), ""
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as exc:
+        return None, _error_text(exc)
+
+
+def compile_steps(steps: list[dict]) -> list[tuple]:
+    """Each step as ("eval", [codes]) / ("exec", code) / ("syntax-error", text)."""
+    out: list[tuple] = []
+    for i, step in enumerate(steps):
+        if step["kind"] == "eval":
+            compiled = [compile_source(e, f"<test {i}>", "eval") for e in step["exprs"]]
+            bad = next((err for code, err in compiled if code is None), None)
+            out.append(("syntax-error", bad) if bad is not None else ("eval", [c for c, _ in compiled]))
+        elif step["kind"] == "exec":
+            code, err = compile_source(step["code"], f"<test {i}>", "exec")
+            out.append(("syntax-error", err) if code is None else ("exec", code))
+        else:
+            out.append(("stdio", None))
+    return out
+
+
 def run_program(
-    program: str, steps: list[dict], first: int, timeout: float, main_name: str, result_fd: int
+    code: object, steps: list[tuple], first: int, timeout: float, main_name: str, result_fd: int
 ) -> None:
-    """Compile and run the program, then the steps from index `first`; report each on result_fd.
+    """Run the compiled program, then the compiled steps from index `first`; report each on result_fd.
 
     Frames: ["load", status, detail] once, then for each step ["start", i] and
     [i, status, values or None, detail, seconds].
     """
     send = wire.write_frame
-    try:
-        code = compile(program, "<program>", "exec")
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        send(result_fd, ["load", "syntax-error", _error_text(exc)])
-        return
     namespace: dict = {"__name__": main_name, "__builtins__": __builtins__}
     status, detail, _, _ = _timed(lambda: exec(code, namespace), timeout)
     send(result_fd, ["load", status, detail])
     if status != "ok":
         return
     for i in range(first, len(steps)):
-        step = steps[i]
+        kind, payload = steps[i]
         send(result_fd, ["start", i])
-        try:
-            if step["kind"] == "eval":
-                codes = [compile(e, f"<test {i}>", "eval") for e in step["exprs"]]
-                fn = lambda codes=codes: [wire.encode_value(eval(c, namespace)) for c in codes]  # noqa: E731
-            else:
-                stmts = compile(step["code"], f"<test {i}>", "exec")
-                fn = lambda stmts=stmts: exec(stmts, namespace)  # noqa: E731
-        except (SyntaxError, ValueError) as exc:
-            send(result_fd, [i, "syntax-error", None, _error_text(exc), 0.0])
+        if kind == "syntax-error":
+            send(result_fd, [i, "syntax-error", None, payload, 0.0])
             continue
+        if kind == "eval":
+            fn = lambda codes=payload: [wire.encode_value(eval(c, namespace)) for c in codes]  # noqa: E731
+        else:
+            fn = lambda stmts=payload: exec(stmts, namespace)  # noqa: E731
         status, detail, value, seconds = _timed(fn, timeout)
         send(result_fd, [i, status, value, detail, seconds])
 
@@ -167,13 +189,8 @@ def _timed(fn, timeout: float) -> tuple[str, str, object, float]:
     return "ok", "", value, time.perf_counter() - t0
 
 
-def run_stdio(program: str, timeout: float, result_fd: int) -> None:
-    """Run the program as __main__ (stdin is already the test's input); report [0, status, ...]."""
-    try:
-        code = compile(program, "<program>", "exec")
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        wire.write_frame(result_fd, ["load", "syntax-error", _error_text(exc)])
-        return
+def run_stdio(code: object, timeout: float, result_fd: int) -> None:
+    """Run the compiled program as __main__ (stdin is already the test's input); report [0, status, ...]."""
     namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     wire.write_frame(result_fd, ["load", "ok", ""])
     wire.write_frame(result_fd, ["start", 0])

@@ -181,12 +181,18 @@ class Zygote:
 
     def handle(self, job: dict) -> list:
         steps, timeout = job["steps"], float(job["timeout"])
+        code, error = child.compile_source(job["program"], "<program>", "exec")
+        if code is None:  # no need to fork for a program that does not compile
+            return [["syntax-error", None, None, error, 0.0] for _ in steps]
         if steps and all(s["kind"] == "stdio" for s in steps):
-            return [self.supervise(job["program"], [s], timeout, stdin=s.get("stdin", ""))[0] for s in steps]
+            return [
+                self.supervise(code, [("stdio", None)], timeout, stdin=s.get("stdin", ""))[0] for s in steps
+            ]
+        compiled = child.compile_steps(steps)
         outcomes: list = [None] * len(steps)
         first = 0
         while first < len(steps):
-            got = self.supervise(job["program"], steps, timeout, first=first)
+            got = self.supervise(code, compiled, timeout, first=first)
             outcomes[first:] = got[first:]
             nxt = next((i for i in range(first, len(steps)) if outcomes[i] is None), None)
             if nxt is None:
@@ -194,7 +200,7 @@ class Zygote:
             first = nxt  # the child died before reaching this step: continue in a fresh child
         return outcomes
 
-    def supervise(self, program: str, steps: list, timeout: float, first: int = 0, stdin: str = "") -> list:
+    def supervise(self, code: object, steps: list, timeout: float, first: int = 0, stdin: str = "") -> list:
         """Fork one child for steps[first:]; return outcomes (None for steps it never reached)."""
         cfg = self.cfg
         workdir = self._fresh_workdir()
@@ -215,18 +221,18 @@ class Zygote:
         }
         pid = os.fork()
         if pid == 0:  # ---- the untrusted child
-            code = 0
+            status = 0
             try:
                 os.close(r_res)
                 os.close(r_out)
                 child.lock_down(limits, workdir, w_res, w_out, stdin_fd, self.drop)
-                if stdin or steps[0]["kind"] == "stdio":
-                    child.run_stdio(program, timeout, w_res)
+                if steps[0][0] == "stdio":
+                    child.run_stdio(code, timeout, w_res)
                 else:
-                    child.run_program(program, steps, first, timeout, cfg["main_name"], w_res)
+                    child.run_program(code, steps, first, timeout, cfg["main_name"], w_res)
             except BaseException:  # noqa: BLE001
-                code = 1
-            os._exit(code)
+                status = 1
+            os._exit(status)
         for fd in (w_res, w_out, stdin_fd):
             os.close(fd)
         try:
@@ -321,7 +327,7 @@ class Zygote:
         n = len(steps)
         load_failure = outcomes[n] if len(outcomes) > n else None
         outcomes = outcomes[:n]
-        is_stdio = steps[0]["kind"] == "stdio"
+        is_stdio = steps[0][0] == "stdio"
         if load_failure:  # the program itself did not load: every remaining step shares that verdict
             _, st, detail = load_failure
             return [[st, None, None, detail, 0.0] if i >= first else None for i in range(n)]
