@@ -142,32 +142,56 @@ def compile_steps(steps: list[dict]) -> list[tuple]:
     return out
 
 
-def run_program(
-    code: object, steps: list[tuple], first: int, timeout: float, main_name: str, result_fd: int
-) -> None:
-    """Run the compiled program, then the compiled steps from index `first`; report each on result_fd.
+class Reporter:
+    """Buffers result frames (one write at exit instead of one per step) and publishes the running step.
 
-    Frames: ["load", status, detail] once, then for each step ["start", i] and
-    [i, status, values or None, detail, seconds].
+    The step index goes to a page shared with the zygote (a plain memory store, no system call): -1 while
+    the program loads, then the index of the step in progress. On a kill the zygote reads it to know
+    which step hung; frames still buffered are lost and those steps simply run again in a fresh child.
     """
-    send = wire.write_frame
+
+    def __init__(self, fd: int, progress: object):
+        self.fd, self.progress, self.buf = fd, progress, bytearray()
+
+    def send(self, frame: object) -> None:
+        self.buf += wire.pack(frame)
+        if len(self.buf) > 1 << 16:
+            self.flush()
+
+    def at(self, index: int) -> None:
+        self.progress[0:4] = index.to_bytes(4, "little", signed=True)  # type: ignore[index]
+
+    def flush(self) -> None:
+        data = memoryview(bytes(self.buf))
+        self.buf.clear()
+        while data:
+            data = data[os.write(self.fd, data) :]
+
+
+def run_program(
+    code: object, steps: list[tuple], todo: list[int], timeout: float, main_name: str, out: Reporter
+) -> None:
+    """Run the compiled program, then the compiled steps listed in `todo`.
+
+    Frames: ["load", status, detail] once, then [i, status, values or None, detail, seconds] per step.
+    """
     namespace: dict = {"__name__": main_name, "__builtins__": __builtins__}
     status, detail, _, _ = _timed(lambda: exec(code, namespace), timeout)
-    send(result_fd, ["load", status, detail])
+    out.send(["load", status, detail])
     if status != "ok":
         return
-    for i in range(first, len(steps)):
+    for i in todo:
         kind, payload = steps[i]
-        send(result_fd, ["start", i])
+        out.at(i)
         if kind == "syntax-error":
-            send(result_fd, [i, "syntax-error", None, payload, 0.0])
+            out.send([i, "syntax-error", None, payload, 0.0])
             continue
         if kind == "eval":
             fn = lambda codes=payload: [wire.encode_value(eval(c, namespace)) for c in codes]  # noqa: E731
         else:
             fn = lambda stmts=payload: exec(stmts, namespace)  # noqa: E731
         status, detail, value, seconds = _timed(fn, timeout)
-        send(result_fd, [i, status, value, detail, seconds])
+        out.send([i, status, value, detail, seconds])
 
 
 def _timed(fn, timeout: float) -> tuple[str, str, object, float]:
@@ -189,14 +213,14 @@ def _timed(fn, timeout: float) -> tuple[str, str, object, float]:
     return "ok", "", value, time.perf_counter() - t0
 
 
-def run_stdio(code: object, timeout: float, result_fd: int) -> None:
+def run_stdio(code: object, timeout: float, out: Reporter) -> None:
     """Run the compiled program as __main__ (stdin is already the test's input); report [0, status, ...]."""
     namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
-    wire.write_frame(result_fd, ["load", "ok", ""])
-    wire.write_frame(result_fd, ["start", 0])
+    out.send(["load", "ok", ""])
+    out.at(0)
     status, detail, _, seconds = _timed(lambda: exec(code, namespace), timeout)
     try:
         sys.stdout.flush()
     except BaseException:  # noqa: BLE001 - a closed or full stdout is the program's own doing
         pass
-    wire.write_frame(result_fd, [0, status, None, detail, seconds])
+    out.send([0, status, None, detail, seconds])

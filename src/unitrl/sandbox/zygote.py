@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import mmap
 import os
 import select
 import shutil
@@ -156,6 +157,7 @@ class Zygote:
         if layers["uid"]:
             self.drop["uid"] = self.drop["gid"] = cfg["child_uid"]
         self.workdir = os.path.join(self.base, f"w{os.getpid()}")
+        self.progress = mmap.mmap(-1, mmap.PAGESIZE)  # shared with each child: the step it is running
         self.devnull = os.open(os.devnull, os.O_RDONLY)
 
     def _fresh_workdir(self) -> str:
@@ -190,19 +192,24 @@ class Zygote:
             ]
         compiled = child.compile_steps(steps)
         outcomes: list = [None] * len(steps)
-        first = 0
-        while first < len(steps):
-            got = self.supervise(code, compiled, timeout, first=first)
-            outcomes[first:] = got[first:]
-            nxt = next((i for i in range(first, len(steps)) if outcomes[i] is None), None)
-            if nxt is None:
-                break
-            first = nxt  # the child died before reaching this step: continue in a fresh child
+        todo = list(range(len(steps)))
+        while todo:
+            got = self.supervise(code, compiled, timeout, todo=todo)
+            for i in todo:
+                outcomes[i] = got[i]
+            left = [i for i in todo if outcomes[i] is None]
+            if len(left) == len(todo):  # no progress at all (should not happen): never loop forever
+                outcomes[left[0]] = ["error", None, None, "the program made no progress", 0.0]
+                left = left[1:]
+            todo = left  # steps a killed child never reported run again in a fresh child
         return outcomes
 
-    def supervise(self, code: object, steps: list, timeout: float, first: int = 0, stdin: str = "") -> list:
-        """Fork one child for steps[first:]; return outcomes (None for steps it never reached)."""
+    def supervise(
+        self, code: object, steps: list, timeout: float, todo: list[int] | None = None, stdin: str = ""
+    ) -> list:
+        """Fork one child for the steps in `todo`; return outcomes (None for steps it did not report)."""
         cfg = self.cfg
+        todo = list(range(len(steps))) if todo is None else todo
         workdir = self._fresh_workdir()
         r_res, w_res = os.pipe()
         r_out, w_out = os.pipe()
@@ -214,56 +221,70 @@ class Zygote:
             stdin_fd = os.dup(self.devnull)
         limits = {
             "memory_mb": cfg["memory_mb"],
-            "cpu_seconds": timeout * (len(steps) + 1) + 1,
+            "cpu_seconds": timeout * (len(todo) + 1) + 1,
             "file_mb": cfg["file_mb"],
             "open_files": cfg["open_files"],
             "processes": cfg["processes"],
         }
+        self.progress[0:4] = (-1).to_bytes(4, "little", signed=True)
         pid = os.fork()
         if pid == 0:  # ---- the untrusted child
             status = 0
+            out = child.Reporter(w_res, self.progress)
             try:
                 os.close(r_res)
                 os.close(r_out)
                 child.lock_down(limits, workdir, w_res, w_out, stdin_fd, self.drop)
                 if steps[0][0] == "stdio":
-                    child.run_stdio(code, timeout, w_res)
+                    child.run_stdio(code, timeout, out)
                 else:
-                    child.run_program(code, steps, first, timeout, cfg["main_name"], w_res)
+                    child.run_program(code, steps, todo, timeout, cfg["main_name"], out)
             except BaseException:  # noqa: BLE001
+                status = 1
+            try:
+                out.flush()
+            except BaseException:  # noqa: BLE001 - the program closed its result channel
                 status = 1
             os._exit(status)
         for fd in (w_res, w_out, stdin_fd):
             os.close(fd)
         try:
-            return self._watch(pid, r_res, r_out, steps, first, timeout)
+            return self._watch(pid, r_res, r_out, steps, todo, timeout)
         finally:
             os.close(r_res)
             os.close(r_out)
             self._cleanup(pid)
 
-    def _watch(self, pid: int, r_res: int, r_out: int, steps: list, first: int, timeout: float) -> list:
+    def _step_in_progress(self) -> int:
+        return int.from_bytes(self.progress[0:4], "little", signed=True)
+
+    def _watch(self, pid: int, r_res: int, r_out: int, steps: list, todo: list[int], timeout: float) -> list:
+        """Wait for the child (usually one wake-up); enforce the per-step wall deadline; collect frames."""
         cfg = self.cfg
         outcomes: list = [None] * len(steps)
         reader = wire.FrameReader(max_frame=cfg["max_value_bytes"])
         out_buf, out_len = [], 0
         wall = timeout * cfg["wall_factor"] + 0.5
         deadline = time.monotonic() + wall
-        current: int | None = None  # step in progress; None while loading
-        kill_reason = ""
-        loaded = ""
+        seen_step = -2
+        kill_reason, load = "", None
         pidfd = os.pidfd_open(pid)
         open_fds = {r_res, r_out}
         exited = False
         while open_fds and not kill_reason:
             wait = deadline - time.monotonic()
             if wait <= 0:
-                if not exited:
-                    kill_reason = "timeout"
-                break  # after the child exited, a straggler holding its pipes is simply killed
+                if exited:
+                    break  # after the child exited, a straggler holding its pipes is simply killed
+                step = self._step_in_progress()
+                if step != seen_step:  # the child moved on since the last check: a new step's deadline
+                    seen_step, deadline = step, time.monotonic() + wall
+                    continue
+                kill_reason = "timeout"
+                break
             ready, _, _ = select.select(list(open_fds) + ([] if exited else [pidfd]), [], [], wait)
             if pidfd in ready:
-                exited = True  # the child is gone: drain what it wrote, then stop waiting on stragglers
+                exited = True
                 deadline = min(deadline, time.monotonic() + 0.2)
             for fd in ready:
                 if fd == pidfd:
@@ -271,93 +292,76 @@ class Zygote:
                 data = os.read(fd, 65536)
                 if not data:
                     open_fds.discard(fd)
-                    continue
-                if fd == r_out:
+                elif fd == r_out:
                     out_len += len(data)
                     if out_len > cfg["output_bytes"]:
                         kill_reason = "output-limit"
                         break
                     out_buf.append(data)
-                    continue
-                try:
-                    frames = reader.feed(data)
-                except wire.WireError as exc:
-                    big = "exceeds" in str(exc)
-                    kill_reason = (
-                        "output-limit:return value too large"
-                        if big
-                        else f"error:corrupt result stream ({exc})"
-                    )
-                    break
-                for frame in frames:
-                    current, loaded, deadline = self._on_frame(
-                        frame, outcomes, current, loaded, deadline, wall, steps
-                    )
+                else:
+                    try:
+                        frames = reader.feed(data)
+                    except wire.WireError as exc:
+                        big = "exceeds" in str(exc)
+                        kill_reason = (
+                            "output-limit:return value too large"
+                            if big
+                            else f"error:corrupt result stream ({exc})"
+                        )
+                        break
+                    load = self._on_frames(frames, outcomes, load)
         os.close(pidfd)
         if kill_reason or not exited:
             self._kill_all(pid)
         _, status = os.waitpid(pid, 0)
-        return self._finish(outcomes, steps, first, current, loaded, kill_reason, status, b"".join(out_buf))
+        return self._finish(outcomes, steps, todo, load, kill_reason, status, b"".join(out_buf))
 
     @staticmethod
-    def _on_frame(frame, outcomes, current, loaded, deadline, wall, steps):
-        if not isinstance(frame, list) or not frame:
-            return current, loaded, deadline
-        tag = frame[0]
-        if tag == "load" and len(frame) == 3 and not loaded:
-            loaded = frame[1] if frame[1] in wire_statuses else "error"
-            if loaded != "ok":
-                outcomes.append(("load", loaded, str(frame[2])[:500]))
-            return current, loaded, deadline
-        if tag == "start" and len(frame) == 2 and isinstance(frame[1], int) and 0 <= frame[1] < len(steps):
-            return frame[1], loaded, time.monotonic() + wall
-        if isinstance(tag, int) and 0 <= tag < len(steps) and len(frame) == 5 and outcomes[tag] is None:
-            status = frame[1] if frame[1] in wire_statuses else "error"
-            outcomes[tag] = [
-                status,
-                frame[2] if status == "ok" else None,
-                None,
-                str(frame[3])[:500],
-                frame[4],
-            ]
-            return None, loaded, deadline
-        return current, loaded, deadline
+    def _on_frames(frames: list, outcomes: list, load: list | None) -> list | None:
+        """Record step results; returns the load frame once seen. Anything malformed is ignored."""
+        for frame in frames:
+            if not isinstance(frame, list) or not frame:
+                continue
+            tag = frame[0]
+            if tag == "load" and len(frame) == 3 and load is None:
+                load = [frame[1] if frame[1] in wire_statuses else "error", str(frame[2])[:500]]
+            elif (
+                isinstance(tag, int)
+                and 0 <= tag < len(outcomes)
+                and len(frame) == 5
+                and outcomes[tag] is None
+            ):
+                status = frame[1] if frame[1] in wire_statuses else "error"
+                seconds = frame[4] if isinstance(frame[4], int | float) else 0.0
+                outcomes[tag] = [
+                    status,
+                    frame[2] if status == "ok" else None,
+                    None,
+                    str(frame[3])[:500],
+                    seconds,
+                ]
+        return load
 
-    def _finish(self, outcomes, steps, first, current, loaded, kill_reason, status, output) -> list:
-        n = len(steps)
-        load_failure = outcomes[n] if len(outcomes) > n else None
-        outcomes = outcomes[:n]
-        is_stdio = steps[0][0] == "stdio"
-        if load_failure:  # the program itself did not load: every remaining step shares that verdict
-            _, st, detail = load_failure
-            return [[st, None, None, detail, 0.0] if i >= first else None for i in range(n)]
+    def _finish(self, outcomes, steps, todo, load, kill_reason, status, output) -> list:
         death = kill_reason.split(":", 1)
         death_status = death[0] or _status_from_wait(status)
         death_detail = death[1] if len(death) > 1 else _detail_from_wait(status, kill_reason)
-        if not loaded:  # died or was killed while loading
-            return [
-                [
-                    death_status if kill_reason else "error",
-                    None,
-                    None,
-                    death_detail or "the program exited before the tests ran",
-                    0.0,
-                ]
-                if i >= first
-                else None
-                for i in range(n)
-            ]
-        if current is not None and outcomes[current] is None:
-            outcomes[current] = [
-                death_status if kill_reason or status else "error",
+        if load is not None and load[0] != "ok":  # the program did not load: every step shares that verdict
+            return [[load[0], None, None, load[1], 0.0] if i in todo else None for i in range(len(steps))]
+        step = self._step_in_progress()
+        if step < 0 or step not in todo:  # died or was killed while loading
+            detail = death_detail or "the program exited before the tests ran"
+            return [[death_status, None, None, detail, 0.0] if i in todo else None for i in range(len(steps))]
+        if outcomes[step] is None:
+            outcomes[step] = [
+                death_status,
                 None,
                 None,
                 death_detail or "the program exited during the test",
                 0.0,
             ]
-        if is_stdio and outcomes[0] is not None:
-            if outcomes[0][0] == "ok":
-                outcomes[0][2] = output.decode("utf-8", "replace")
+        if steps[0][0] == "stdio" and outcomes[0] is not None and outcomes[0][0] == "ok":
+            outcomes[0][2] = output.decode("utf-8", "replace")
         return outcomes
 
     def _kill_all(self, pid: int) -> None:
