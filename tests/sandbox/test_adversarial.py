@@ -384,3 +384,9 @@ def test_require_isolation_refuses_when_layers_are_missing():
 
     with pytest.raises(UserError, match="require-isolation"):
         Sandbox(SandboxConfig(workers=1, isolation="none", require_isolation=True))
+
+
+def test_nested_sandboxes_use_disjoint_uids_and_both_work():
+    with Sandbox(SandboxConfig(workers=1)) as outer, Sandbox(SandboxConfig(workers=1)) as inner:
+        assert not set(outer.child_uids) & set(inner.child_uids)
+        assert grade(inner, GOOD).passed and grade(outer, GOOD).passed

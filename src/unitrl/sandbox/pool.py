@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import itertools
 import json
 import os
 import selectors
@@ -28,6 +29,7 @@ from unitrl.sandbox import wire
 from unitrl.sandbox.jobs import Job, JobResult, StepOutcome
 
 REQUIRED_LAYERS = ("network", "mount", "pid")
+_INSTANCES = itertools.count()
 
 
 @dataclass
@@ -113,7 +115,8 @@ class Sandbox:
             # touch another sandbox's children on the same machine.
             from dataclasses import replace
 
-            self.cfg = replace(self.cfg, child_uid=1_000_000 + (os.getpid() % 4_000_000) * 256)
+            slot = (os.getpid() % 1_000_000) * 16 + next(_INSTANCES) % 16  # several sandboxes per process too
+            self.cfg = replace(self.cfg, child_uid=1_000_000 + slot * 256)
         if self.n > 256:
             raise UserError("at most 256 sandbox workers", field="workers")
         # Only created (by a zygote) when no mount namespace gives it a private tmpfs; removed on close.

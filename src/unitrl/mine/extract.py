@@ -1,0 +1,169 @@
+"""Turn one source file into candidate problems: each top-level function with everything it needs.
+
+A function is self-contained when every module-level name it reads can be carried along: a pure import,
+a simple top-level assignment (a constant, a table, a compiled regex), or another top-level function that
+passes the same purity checks, recursively. Classes, names bound under `if`/`try` at module level, star
+imports and anything else are not carried, and the function is dropped with the reason. The reference is
+the carried pieces in their original order followed by the function; the prompt is the function's
+imports, signature and own docstring (a human-eval style prompt).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+
+from unitrl.mine import static
+from unitrl.mine.corpus import SourceFile
+from unitrl.records import Problem
+
+MAX_CARRIED = 12  # more module-level pieces than this is a library, not a problem
+
+
+@dataclass
+class Extraction:
+    problems: list[Problem] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+def module_table(tree: ast.Module) -> dict[str, ast.stmt]:
+    """Top-level name -> the statement that binds it (the last binding wins, as at run time)."""
+    table: dict[str, ast.stmt] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            for alias in stmt.names:
+                table[(alias.asname or alias.name).split(".")[0]] = stmt
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            table[stmt.name] = stmt
+        elif isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        table[node.id] = stmt
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            table[stmt.target.id] = stmt
+    return table
+
+
+def _stmt_verdict(stmt: ast.stmt) -> tuple[str | None, set[str]]:
+    """(drop reason or None, names this carried statement needs in turn)."""
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        if any(a.name == "*" for a in stmt.names):
+            return "star-import", set()
+        return static.import_verdict(stmt), set()
+    if isinstance(stmt, ast.ClassDef):
+        return "uses-class", set()
+    if isinstance(stmt, ast.AsyncFunctionDef):
+        return "async", set()
+    if isinstance(stmt, ast.FunctionDef):
+        if stmt.decorator_list:
+            return "decorated-helper", set()
+        return static.body_verdict(stmt), static.free_names(stmt)
+    # An assignment: its value must itself be pure.
+    wrapper = ast.FunctionDef(
+        name="_",
+        args=ast.arguments([], [], None, [], [], None, []),
+        body=[stmt],
+        decorator_list=[],
+        returns=None,
+        type_params=[],
+    )
+    needs = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return static.body_verdict(wrapper), needs - static.BUILTIN_NAMES
+
+
+def carried_statements(
+    func: ast.FunctionDef, table: dict[str, ast.stmt]
+) -> tuple[list[ast.stmt], str | None]:
+    """The module-level statements `func` needs (transitively), or a drop reason."""
+    needed: dict[int, ast.stmt] = {}
+    todo = list(static.free_names(func))
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stmt = table.get(name)
+        if stmt is None:
+            return [], "unresolved-name"
+        if stmt is func:
+            continue
+        reason, more = _stmt_verdict(stmt)
+        if reason:
+            return [], reason
+        needed[id(stmt)] = stmt
+        todo += sorted(more)
+        if len(needed) > MAX_CARRIED:
+            return [], "too-many-dependencies"
+    return list(needed.values()), None
+
+
+def prompt_of(func: ast.FunctionDef, carried: list[ast.stmt]) -> str:
+    """Imports + signature + the function's own docstring, human-eval style."""
+    imports = [ast.unparse(s) for s in carried if isinstance(s, ast.Import | ast.ImportFrom)]
+    stub = ast.FunctionDef(
+        name=func.name,
+        args=func.args,
+        body=[],
+        decorator_list=[],
+        returns=func.returns,
+        type_params=getattr(func, "type_params", []),
+    )
+    stub.body = (
+        [ast.Expr(ast.Constant(ast.get_docstring(func, clean=False)))] if ast.get_docstring(func) else []
+    )
+    header = ast.unparse(ast.fix_missing_locations(ast.Module([stub], []))) if stub.body else None
+    if header is None:  # no docstring: the bare signature
+        sig = ast.unparse(ast.fix_missing_locations(ast.Module([_with_pass(stub)], [])))
+        header = sig.rsplit("\n", 1)[0]
+    return "\n".join(imports + ([""] if imports else []) + [header]) + "\n"
+
+
+def _with_pass(stub: ast.FunctionDef) -> ast.FunctionDef:
+    stub.body = [ast.Pass()]
+    return stub
+
+
+def task_id_for(module: str, name: str, reference: str) -> str:
+    """Stable id: module and function name, plus a short hash so same-named functions never collide."""
+    digest = hashlib.sha1(reference.encode("utf-8")).hexdigest()[:6]
+    return f"mine/{module}.{name}/{digest}"
+
+
+def extract_problems(src: SourceFile, require_docstring: bool = True, max_lines: int = 60) -> Extraction:
+    """Candidate problems of one source file, with drop counts per reason."""
+    out = Extraction()
+    try:
+        tree = ast.parse(src.text)
+    except (SyntaxError, ValueError):
+        out.drop("syntax-error")
+        return out
+    table = module_table(tree)
+    for func in tree.body:
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        reason = static.entry_verdict(func, require_docstring, max_lines)
+        if reason is None:
+            carried, reason = carried_statements(func, table)  # type: ignore[arg-type]
+        if reason:
+            out.drop(reason)
+            continue
+        order = {id(s): i for i, s in enumerate(tree.body)}
+        pieces = sorted(carried, key=lambda s: order[id(s)]) + [func]
+        reference = "\n\n".join(ast.get_source_segment(src.text, s) or ast.unparse(s) for s in pieces) + "\n"
+        out.problems.append(
+            Problem(
+                task_id=task_id_for(src.name, func.name, reference),
+                prompt=prompt_of(func, carried),  # type: ignore[arg-type]
+                entry_point=func.name,
+                reference=reference,
+                source=f"{src.origin}:{func.lineno}" if ":" not in src.origin else src.origin,
+                meta={"mine": {"module": src.name, "n_carried": len(carried)}},
+            )
+        )
+    return out

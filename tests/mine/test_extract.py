@@ -1,0 +1,150 @@
+"""Static checks, extraction with carried names, dedup and corpus reading (no execution)."""
+
+from __future__ import annotations
+
+import json
+
+from unitrl.mine.corpus import SourceFile, clean_snippet, iter_sources
+from unitrl.mine.dedup import dedup, normalized_key
+from unitrl.mine.extract import extract_problems
+
+MODULE = '''
+import math
+import os
+from collections import Counter
+
+LIMIT = 10
+_TABLE = {"a": 1}
+
+class Thing:
+    pass
+
+def helper(x):
+    """Square it."""
+    return x * x
+
+def uses_helper(n):
+    """Sum of squares up to LIMIT."""
+    return sum(helper(i) for i in range(min(n, LIMIT)))
+
+def uses_table(key):
+    """Look up."""
+    return _TABLE.get(key, math.floor(0.5))
+
+def uses_os(path):
+    """Impure."""
+    return os.path.exists(path)
+
+def prints(x):
+    """Prints."""
+    print(x)
+    return x
+
+def no_args():
+    """Nothing to pass."""
+    return 1
+
+def no_return(x):
+    """Returns nothing."""
+    x.append(1)
+
+def gen(x):
+    """A generator."""
+    yield x
+
+def uses_class(x):
+    """Needs a class."""
+    return Thing()
+
+def undefined(x):
+    """Reads a name that is not defined."""
+    return x + MISSING
+
+def counts(words):
+    """Most common word."""
+    return Counter(words).most_common(1)[0][0]
+
+def hashes(x):
+    """hash() differs between interpreters."""
+    return hash(x)
+
+def no_doc(x):
+    return x
+'''
+
+
+def _extract(text: str = MODULE, **kw):
+    return extract_problems(SourceFile("mod", "mod.py", text), **kw)
+
+
+def test_keeps_self_contained_functions_with_what_they_need():
+    ex = _extract()
+    by_name = {p.entry_point: p for p in ex.problems}
+    assert set(by_name) == {"helper", "uses_helper", "uses_table", "counts"}
+    ref = by_name["uses_helper"].reference
+    assert (
+        "LIMIT = 10" in ref
+        and "def helper(x):" in ref
+        and ref.index("def helper") < ref.index("def uses_helper")
+    )
+    assert "import math" in by_name["uses_table"].reference and "_TABLE = " in by_name["uses_table"].reference
+    assert "from collections import Counter" in by_name["counts"].prompt
+    assert by_name["uses_helper"].prompt.strip().endswith('"""Sum of squares up to LIMIT."""')
+    assert "return" not in by_name["uses_helper"].prompt
+    assert by_name["helper"].source.startswith("mod.py:")
+    assert by_name["helper"].task_id.startswith("mine/mod.helper/")
+
+
+def test_drop_reasons_are_counted():
+    ex = _extract()
+    assert ex.dropped == {
+        "impure-import": 1,
+        "io-or-nondeterminism": 2,
+        "no-arguments": 1,
+        "no-return-value": 1,
+        "generator": 1,
+        "uses-class": 1,
+        "unresolved-name": 1,
+        "no-docstring": 1,
+    }
+    assert "no_doc" in {p.entry_point for p in _extract(require_docstring=False).problems}
+
+
+def test_task_ids_are_stable():
+    assert [p.task_id for p in _extract().problems] == [p.task_id for p in _extract().problems]
+
+
+def test_dedup_by_normalized_ast():
+    a = "def f(xs):\n    '''Doc A.'''\n    total = 0\n    for x in xs:\n        total += x\n    return total\n"
+    b = "def g(items):\n    '''Other doc.'''\n    acc = 0\n    for it in items:\n        acc += it\n    return acc\n"
+    c = a.replace("total += x", "total -= x")
+    assert normalized_key(a, "f") == normalized_key(b, "g") != normalized_key(c, "f")
+    problems = []
+    for text in (a, b, c):
+        problems += _extract(text).problems
+    kept, n = dedup(problems)
+    assert n == 1 and len(kept) == 2
+
+
+def test_snippet_files_strip_fences_and_print_lines(tmp_path):
+    rows = [
+        {
+            "response": "Here:\n```python\ndef f(x):\n    '''Double.'''\n    print(x)\n    return 2 * x\n```\nDone."
+        },
+        {"content": "def g(s):\n    '''Upper.'''\n    return s.upper()\nprint(g('a'))\n"},
+    ]
+    path = tmp_path / "snips.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sources = list(iter_sources([str(path)]))
+    assert [s.origin for s in sources] == [f"{path}:1", f"{path}:2"]
+    assert (
+        "print" not in sources[0].text and "return 2 * x" in sources[0].text and "Here" not in sources[0].text
+    )
+    assert clean_snippet("x = 1\n  print('a')\ny = 2\n") == "x = 1\n\ny = 2\n"
+    names = [p.entry_point for s in sources for p in extract_problems(s).problems]
+    assert names == ["f", "g"]
+
+
+def test_default_corpus_is_the_stdlib():
+    first = next(iter_sources([]))
+    assert "python3" in first.origin and first.origin.endswith(".py")

@@ -1,0 +1,30 @@
+"""Mine a slice of the standard library, synthesize tests with `execution`, check them for real."""
+
+from __future__ import annotations
+
+import json
+
+from unitrl.mine.cli import MineConfig, run_mine
+from unitrl.records import read_problems
+from unitrl.synth.cli import ExportConfig, SynthConfig, run_export, run_synth
+
+
+def test_mine_synth_export_end_to_end(tmp_path, sandbox):
+    from unitrl.sandbox.grade import grade_programs
+
+    mined = tmp_path / "mined.jsonl"
+    run_mine(MineConfig(out=str(mined), limit=12, seed=7))
+    out = tmp_path / "synth.jsonl"
+    summary = run_synth(SynthConfig(problems=str(mined), out=str(out), n_tests=20, mutants=8))
+    problems = read_problems(out)
+    assert len(problems) >= 8 and summary["problems_out"] == len(problems)
+    assert all(5 <= len(p.tests) <= 20 for p in problems)
+    results = grade_programs(sandbox, [(p, p.reference, "reference") for p in problems])
+    assert all(r.passed for r in results), [(r.task_id, r.status) for r in results if not r.passed]
+    on_disk = json.loads((tmp_path / "synth.jsonl.summary.json").read_text())
+    assert 0.0 < on_disk["kill_rate"]["mean"] <= 1.0 and sum(on_disk["kill_rate_histogram"].values()) > 0
+    assert all("kill_rate" in p.meta["synth"] and p.meta["synth"]["reference_passes"] for p in problems)
+    rows = tmp_path / "rows.jsonl"
+    assert run_export(ExportConfig(problems=str(out), out=str(rows))) == len(problems)
+    first = json.loads(rows.read_text().splitlines()[0])
+    assert set(first) == {"id", "source", "question", "test_cases", "inferences", "context_messages"}
