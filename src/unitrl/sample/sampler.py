@@ -1,0 +1,76 @@
+"""Building blocks of the sample stage: what is left to do, how it is batched, and the Sample records.
+
+Sample ids are 0..n-1 per task; the optional greedy sample has id "greedy" and `meta["greedy"] = True`
+so best-of-N can report it apart from the sampled ones. A rerun skips every (task_id, sample_id) the
+resumable writer already holds.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from unitrl.models.prompts import EXTRACTORS
+from unitrl.records import Problem, Sample
+
+GREEDY_ID = "greedy"
+
+
+@dataclass
+class WorkItem:
+    """One task's missing samples: the ids to fill and whether they are the greedy one."""
+
+    problem: Problem
+    sample_ids: list[int | str]
+    greedy: bool = False
+
+
+def plan_work(problems: list[Problem], n: int, greedy: bool, done: set[tuple[str, str]]) -> list[WorkItem]:
+    """The samples still missing, task by task (sampled ones first, then the greedy ones)."""
+    items = []
+    for p in problems:
+        missing: list[int | str] = [i for i in range(n) if (p.task_id, str(i)) not in done]
+        if missing:
+            items.append(WorkItem(p, missing))
+    if greedy:
+        items += [WorkItem(p, [GREEDY_ID], True) for p in problems if (p.task_id, GREEDY_ID) not in done]
+    return items
+
+
+def batch_work(items: list[WorkItem], prompts_per_call: int) -> list[list[WorkItem]]:
+    """Consecutive items grouped for one backend call: same number of samples and same decoding."""
+    batches: list[list[WorkItem]] = []
+    for item in items:
+        last = batches[-1] if batches else None
+        if (
+            last is not None
+            and len(last) < prompts_per_call
+            and len(last[0].sample_ids) == len(item.sample_ids)
+            and last[0].greedy == item.greedy
+        ):
+            last.append(item)
+        else:
+            batches.append([item])
+    return batches
+
+
+def batch_seed(seed: int, batch: list[WorkItem]) -> int:
+    """A seed that depends on the run seed and the batch's first task, not on how far a rerun got."""
+    first = batch[0]
+    return (seed * 1_000_003 + zlib.crc32(f"{first.problem.task_id}/{first.sample_ids[0]}".encode())) % 2**31
+
+
+def make_samples(item: WorkItem, texts: list[str], fmt: str, meta: dict[str, Any]) -> list[Sample]:
+    """Sample records from one task's generated texts. Chat answers become whole-program `solution`s;
+    completions are kept as `completion`s to append to the prompt."""
+    extract = EXTRACTORS[fmt]
+    meta = dict(meta, greedy=True) if item.greedy else meta
+    out = []
+    for sample_id, text in zip(item.sample_ids, texts):
+        code = extract(text)
+        if fmt == "chat":
+            out.append(Sample(item.problem.task_id, sample_id, solution=code, meta=dict(meta)))
+        else:
+            out.append(Sample(item.problem.task_id, sample_id, completion=code, meta=dict(meta)))
+    return out
