@@ -1,7 +1,7 @@
 """Stage configs: one flat dataclass per stage feeds both the CLI flags and an optional YAML file.
 
 `config_command(Config, run)` turns a dataclass into a click command: each field becomes a `--flag`
-(underscores become dashes; `bool` fields become `--flag/--no-flag`; `list[str]` fields with
+(underscores become dashes; `metadata={"short": "-n"}` adds a short name; `bool` fields become `--flag/--no-flag`; `list[str]` fields with
 `metadata={"positional": True}` become positional arguments). `--config FILE.yaml` loads values first;
 flags given on the command line win. Unknown YAML keys are an error naming the file and key.
 """
@@ -87,14 +87,15 @@ def config_command(
             params.append(click.Argument([f.name], nargs=-1 if is_list else 1, type=typ, required=False))
             continue
         flag = "--" + f.name.replace("_", "-")
+        names = [flag, meta["short"]] if meta.get("short") else [flag]
         helptext = meta.get("help", "")
         if typ is bool:
             params.append(click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=None, help=helptext))
         elif is_list:
-            params.append(click.Option([flag, f.name], type=typ, multiple=True, default=None, help=helptext))
+            params.append(click.Option([*names, f.name], type=typ, multiple=True, default=None, help=helptext))
         else:
             params.append(
-                click.Option([flag, f.name], type=typ, default=None, help=helptext, show_default=False)
+                click.Option([*names, f.name], type=typ, default=None, help=helptext, show_default=False)
             )
     if with_yaml:
         params.append(

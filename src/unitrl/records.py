@@ -301,11 +301,18 @@ def write_records(path: str | os.PathLike, records: Iterable[Any]) -> int:
 class ResumableWriter:
     """Append records to `<path>.partial` as they finish; `finish()` renames it to `path`.
 
+    With `adopt_finished`, the rows of an existing finished `path` also count as done.
+
     A rerun after a crash reads the partial file back (dropping a torn last line) so the stage can skip
     the keys already done. The final file only appears once the stage is complete.
     """
 
-    def __init__(self, path: str | os.PathLike, key_fields: tuple[str, ...] = ("task_id",)):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        key_fields: tuple[str, ...] = ("task_id",),
+        adopt_finished: bool = False,
+    ):
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.key_fields = key_fields
@@ -324,6 +331,11 @@ class ResumableWriter:
                     good.append(text)
                     self.done[self.key(obj)] = obj
             write_text_atomic(self.partial, "".join(good))
+        if adopt_finished and self.path.exists():
+            # Rows of an earlier finished run count as done (e.g. sampling more per task later). Off by
+            # default: a stage whose inputs changed must not silently reuse stale rows.
+            for _, obj in iter_json_lines(self.path):
+                self.done.setdefault(self.key(obj), obj)
         self._fh = open(self.partial, "a", encoding="utf-8")
 
     def key(self, obj: dict) -> tuple:

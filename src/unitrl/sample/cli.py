@@ -23,7 +23,7 @@ class SampleConfig:
     )
     out: str = field(default="", metadata={"help": "Samples file to write (JSONL)."})
     backend: str = field(default="hf", metadata={"help": "hf, vllm or openai."})
-    n: int = field(default=16, metadata={"help": "Samples per problem."})
+    n: int = field(default=16, metadata={"help": "Samples per problem.", "short": "-n"})
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling top-p."})
     max_new_tokens: int = field(default=512, metadata={"help": "Tokens generated per sample at most."})
@@ -64,17 +64,6 @@ def auto_prompts_per_call(cfg: SampleConfig) -> int:
     )
 
 
-def adopt_finished(writer) -> None:
-    """Count the rows of an already finished output file as done, so rerunning with a larger `-n` or
-    `--greedy` only adds the new samples (the writer itself only resumes its `.partial` file)."""
-    from unitrl.records import iter_json_lines
-
-    if writer.path.exists():
-        for _, obj in iter_json_lines(writer.path):
-            if writer.key(obj) not in writer.done:
-                writer.write(obj)
-
-
 def run_sample(cfg: SampleConfig) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -91,8 +80,7 @@ def run_sample(cfg: SampleConfig) -> dict:
         problems = problems[: cfg.limit]
 
     # 1. What is left to do (a rerun skips the (task, sample) pairs already written).
-    writer = ResumableWriter(cfg.out, key_fields=("task_id", "sample_id"))
-    adopt_finished(writer)
+    writer = ResumableWriter(cfg.out, key_fields=("task_id", "sample_id"), adopt_finished=True)
     work = plan_work(problems, cfg.n, cfg.greedy, set(writer.done))
     todo = sum(len(item.sample_ids) for item in work)
     order = [
@@ -150,5 +138,3 @@ def run_sample(cfg: SampleConfig) -> dict:
 
 
 sample_command = config_command("sample", SampleConfig, run_sample, help="Sample programs from a policy.")
-# `-n 16` as in the issue's command line; config_command only makes long flags (`--n` also works).
-next(p for p in sample_command.params if p.name == "n").opts.append("-n")
