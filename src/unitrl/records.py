@@ -9,7 +9,9 @@ stages append to `<out>.partial` and rename it when done, so a rerun resumes whe
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -65,10 +67,15 @@ class Sample:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def program(self, problem: Problem) -> str:
-        """The full program to run: the solution, or the prompt followed by the completion."""
+        """The full program to run: the solution, or the prompt followed by the completion.
+
+        A completion continues the prompt only when the prompt is Python code (human-eval style); for an
+        instruction prompt ("sum the list then square") the completion is the whole program.
+        """
         if self.solution is not None:
             return extract_code(self.solution)
-        return problem.prompt + extract_code(self.completion or "")
+        completion = extract_code(self.completion or "")
+        return problem.prompt + completion if prompt_is_code(problem.prompt) else completion
 
 
 @dataclass
@@ -117,6 +124,21 @@ class Score:
     sample_id: int | str
     score: float
     model: str = ""
+
+
+@functools.lru_cache(maxsize=65536)
+def prompt_is_code(prompt: str) -> bool:
+    """True when the prompt parses as Python (a signature with its docstring, a module header...)."""
+    if not prompt.strip():
+        return True
+    try:
+        ast.parse(prompt)
+    except SyntaxError:
+        try:  # a signature with no docstring yet: `def f(x):`
+            ast.parse(prompt.rstrip() + "\n    pass\n")
+        except SyntaxError:
+            return False
+    return True
 
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
