@@ -63,8 +63,8 @@ class LazyGroup(click.Group):
 def app(ctx: click.Context) -> None:
     """unitrl: mine problems, synthesize tests, execute safely, build rewards, train code models."""
     if ctx.invoked_subcommand is None:
-        # The embedded default job, so `unitrl` alone does the main thing.
-        ctx.invoke(app.get_command(ctx, "demo"))
+        # The embedded default pipeline, so `unitrl` alone does the main thing.
+        ctx.invoke(app.get_command(ctx, "run"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """The whole pipeline as one list of stages, each calling its stage's own entry point with its config.
 
-mine -> synth (standard-library problems: tests without an LLM, kill rates) | curriculum -> warm-start
+humaneval (the sandbox on HumanEval's canonical and known-wrong programs) -> mine -> synth (standard-library problems: tests without an LLM, kill rates) | curriculum -> warm-start
 (a tiny policy that writes small functions) -> sample -> exec -> pairs -> train-rm -> score -> bon -> rl
 -> final sample -> eval. A pipeline YAML has one optional section per stage whose keys are that stage's
 own config fields (`unitrl <stage> --help` lists them); the pipeline fills in the paths between stages.
@@ -19,6 +19,7 @@ from unitrl.errors import UserError
 from unitrl.pipeline.runner import StageSpec
 
 STAGES = [
+    "humaneval",
     "mine",
     "synth",
     "curriculum",
@@ -94,6 +95,24 @@ def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
     reward_dir = models / "reward-base" if cfg.reward_base == "tiny" else Path(cfg.reward_base)
     rl_problems, heldout = cur / "rl.jsonl", cur / "heldout.jsonl"
 
+    def humaneval() -> StageSpec:
+        from unitrl.pipeline.demo import DemoConfig, run_demo
+
+        c = _config(
+            DemoConfig,
+            {"out_dir": str(run / "humaneval"), "workers": cfg.workers},
+            sec("humaneval", {}),
+            "humaneval",
+        )
+        return StageSpec(
+            "humaneval",
+            c,
+            [],
+            [Path(c.out_dir) / "summary.json"],
+            run_demo,
+            [Path(c.out_dir) / "results.hist.png"],
+        )
+
     def mine() -> StageSpec:
         from unitrl.mine.cli import MineConfig, run_mine
 
@@ -168,7 +187,7 @@ def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
                 "greedy": True,
                 "seed": cfg.seed,
                 "out": str(run / "sample" / "samples.jsonl"),
-                "limit": 96,
+                "limit": 192,
             },
             sec("sample", {}),
             "sample",
@@ -242,7 +261,8 @@ def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
                 "model": str(reward_dir),
                 "out": str(run / "rm"),
                 "seed": cfg.seed,
-                "epochs": 2.0,
+                "epochs": 4.0,
+                "learning_rate": 1e-3,
             },
             sec("train_rm", {}),
             "train_rm",
