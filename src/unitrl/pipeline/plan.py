@@ -45,6 +45,9 @@ class PipelineConfig:
     # Policy: "curriculum" builds and warm-starts the tiny local model; otherwise a hub id or local path.
     policy: str = "curriculum"
     reward_base: str = "tiny"  # "tiny" builds a local reward model; otherwise a hub id or local path
+    # Problems that feed sample/pairs/RM/RL, and held-out problems for the final eval ("" = the curriculum's).
+    train_problems: str = ""
+    eval_problems: str = ""
     sections: dict[str, dict] = field(default_factory=dict)  # per-stage overrides from the YAML
 
 
@@ -93,7 +96,8 @@ def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
     cur = run / "curriculum"
     policy_dir = models / "policy" if cfg.policy == "curriculum" else Path(cfg.policy)
     reward_dir = models / "reward-base" if cfg.reward_base == "tiny" else Path(cfg.reward_base)
-    rl_problems, heldout = cur / "rl.jsonl", cur / "heldout.jsonl"
+    rl_problems = Path(cfg.train_problems) if cfg.train_problems else cur / "rl.jsonl"
+    heldout = Path(cfg.eval_problems) if cfg.eval_problems else cur / "heldout.jsonl"
 
     def humaneval() -> StageSpec:
         from unitrl.pipeline.demo import DemoConfig, run_demo
@@ -158,6 +162,9 @@ def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
 
     def policy() -> StageSpec:
         from unitrl.pipeline.steps import PolicyConfig, run_policy
+
+        if cfg.policy != "curriculum":  # a real model by hub id or path: nothing to build
+            return StageSpec("policy", {"policy": cfg.policy}, [], [], lambda _: {"policy": cfg.policy})
 
         c = _config(
             PolicyConfig,
@@ -239,6 +246,11 @@ def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
 
     def reward_model() -> StageSpec:
         from unitrl.pipeline.steps import RewardBaseConfig, run_reward_base
+
+        if cfg.reward_base != "tiny":
+            return StageSpec(
+                "reward_model", {"base": cfg.reward_base}, [], [], lambda _: {"base": cfg.reward_base}
+            )
 
         c = _config(
             RewardBaseConfig,
