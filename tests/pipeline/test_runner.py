@@ -61,3 +61,28 @@ def test_pipeline_yaml_errors_name_the_section(tmp_path):
     path.write_text("out_dir: x\nsample:\n  n: 4\n")
     cfg = load_pipeline(str(path), "y")
     assert cfg.out_dir == "y" and cfg.sections == {"sample": {"n": 4}}
+
+
+def test_example_pipeline_configs_build_every_stage():
+    from pathlib import Path
+
+    from unitrl.pipeline.plan import build_plan
+
+    for path in Path(__file__).parents[2].glob("configs/*.yaml"):
+        text = path.read_text()
+        if "out_dir:" not in text:  # a single-stage config (for `unitrl rl --config`)
+            continue
+        cfg = load_pipeline(str(path), None)
+        specs = [make() for make in build_plan(cfg)]
+        assert [s.name for s in specs] == STAGES
+
+
+def test_rl_config_files_load():
+    from pathlib import Path
+
+    from unitrl.config import load_config
+    from unitrl.rl.config import RLConfig
+
+    path = Path(__file__).parents[2] / "configs" / "gorinski-actor-critic.yaml"
+    cfg = load_config(RLConfig, str(path))
+    assert cfg.algo == "actor_critic" and cfg.reward == "pass_rate"

@@ -398,6 +398,7 @@ def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
         )
 
     return [
+        humaneval,
         mine,
         synth,
         curriculum,
