@@ -102,7 +102,11 @@ def test_rm_reward_is_normalized_per_batch(tiny_reward_dir):
     from unitrl.rl.rewards import compute_rewards
 
     p = Problem("t", "double x", "f", tests=["assert f(1) == 2"])
-    programs = ["def f(x):\n    return 2 * x\n", "def f(x):\n    return x\n", "def f(x):\n    return x + x + 0\n"]
+    programs = [
+        "def f(x):\n    return 2 * x\n",
+        "def f(x):\n    return x\n",
+        "def f(x):\n    return x + x + 0\n",
+    ]
     rewards, results = compute_rewards(parse_reward_spec(f"rm:{tiny_reward_dir}"), None, [p] * 3, programs)
     assert results is None  # a pure reward-model reward needs no sandbox
     assert sum(rewards) == pytest.approx(0.0, abs=1e-6)

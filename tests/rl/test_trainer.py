@@ -169,7 +169,8 @@ def test_kill_9_then_resume_matches(curriculum, tmp_path):
 
 def test_lora_trains_adapters_with_adapter_free_reference(curriculum, tmp_path):
     summary = train(
-        config(curriculum, tmp_path / "lora", steps=2, lora_r=4, kl_coef=0.05, reward="coderl"), progress=False
+        config(curriculum, tmp_path / "lora", steps=2, lora_r=4, kl_coef=0.05, reward="coderl"),
+        progress=False,
     )
     assert summary["steps"] == 2
     adapter = load_file(str(tmp_path / "lora" / "final" / "adapter_model.safetensors"))
