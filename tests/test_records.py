@@ -58,3 +58,9 @@ def test_resumable_writer_drops_a_torn_line_and_finishes_atomically(tmp_path):
     w.finish([("a",), ("c",)])
     assert [json.loads(x)["task_id"] for x in out.read_text().splitlines()] == ["a", "c"]
     assert not partial.exists()
+
+
+def test_resumable_writer_leaves_no_file_when_nothing_was_written(tmp_path):
+    w = ResumableWriter(tmp_path / "r.jsonl")
+    w.close()
+    assert list(tmp_path.iterdir()) == []

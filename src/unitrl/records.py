@@ -358,25 +358,28 @@ class ResumableWriter:
             # default: a stage whose inputs changed must not silently reuse stale rows.
             for _, obj in iter_json_lines(self.path):
                 self.done.setdefault(self.key(obj), obj)
-        self._fh = open(self.partial, "a", encoding="utf-8")
+        # Opened on the first write: a stage that fails before producing anything leaves no file behind.
+        self._fh = None
 
     def key(self, obj: dict) -> tuple:
         return tuple(str(obj.get(k)) for k in self.key_fields)
 
     def write(self, record: Any) -> None:
         obj = to_dict(record)
+        if self._fh is None:
+            self._fh = open(self.partial, "a", encoding="utf-8")
         self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
         self._fh.flush()
         self.done[self.key(obj)] = obj
 
     def finish(self, order: list[tuple] | None = None) -> list[dict]:
         """Close, rewrite in `order` (keys) when given, and rename into place. Returns the rows."""
-        self._fh.close()
+        self.close()
         rows = list(self.done.values()) if order is None else [self.done[k] for k in order if k in self.done]
         write_text_atomic(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         self.partial.unlink(missing_ok=True)
         return rows
 
     def close(self) -> None:
-        if not self._fh.closed:
+        if self._fh is not None and not self._fh.closed:
             self._fh.close()
