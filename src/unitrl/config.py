@@ -92,7 +92,9 @@ def config_command(
         if typ is bool:
             params.append(click.Option([f"{flag}/--no-{flag[2:]}", f.name], default=None, help=helptext))
         elif is_list:
-            params.append(click.Option([*names, f.name], type=typ, multiple=True, default=None, help=helptext))
+            params.append(
+                click.Option([*names, f.name], type=typ, multiple=True, default=None, help=helptext)
+            )
         else:
             params.append(
                 click.Option([*names, f.name], type=typ, default=None, help=helptext, show_default=False)

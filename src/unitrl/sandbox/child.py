@@ -10,9 +10,11 @@ compiled. Standard library only: this module is imported by the zygote before an
 from __future__ import annotations
 
 import ctypes
+import marshal
 import os
 import resource
 import signal
+import struct
 import sys
 import time
 
@@ -20,6 +22,7 @@ from unitrl.sandbox import wire
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_NAME = 15
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -113,11 +116,43 @@ def _status_of(exc: BaseException) -> str:
 
 
 MAX_SOURCE = 4 * 1024 * 1024
+JOB_HEADER = struct.Struct("<III")  # sizes of the marshalled settings, program and steps in the job memfd
+
+
+def start(job_fd: int, result_fd: int, out_fd: int, stdin_fd: int, devnull: int, progress, drop: dict):
+    """The child's whole life, right after the zygote forked it: read the job the supervisor left in the
+    memfd (trusted, compiled code), lock down, run the program and its steps, report, exit."""
+    _libc.prctl(PR_SET_NAME, b"unitrl-program", 0, 0, 0)  # how `ps` and profilers name it
+    status = 0
+    out = Reporter(result_fd, progress)
+    try:
+        sizes = JOB_HEADER.unpack(os.pread(job_fd, JOB_HEADER.size, 0))
+        parts, offset = [], JOB_HEADER.size
+        for size in sizes:
+            data = b""
+            while len(data) < size:
+                data += os.pread(job_fd, size - len(data), offset + len(data))
+            parts.append(marshal.loads(data))
+            offset += size
+        meta, code, steps = parts
+        stdin = stdin_fd if meta["stdio"] else devnull
+        lock_down(meta["limits"], meta["workdir"], result_fd, out_fd, stdin, drop)
+        if meta["stdio"]:
+            run_stdio(code, meta["timeout"], out)
+        else:
+            run_program(code, steps, meta["todo"], meta["timeout"], meta["main_name"], out)
+    except BaseException:  # noqa: BLE001
+        status = 1
+    try:
+        out.flush()
+    except BaseException:  # noqa: BLE001 - the program closed its result channel
+        status = 1
+    os._exit(status)
 
 
 def compile_source(source: str, name: str, mode: str) -> tuple[object | None, str]:
-    """(code object, "") or (None, error text). Runs in the zygote, before the fork: compiling in the
-    child would dirty copy-on-write pages, which costs more than the rest of a typical program's run."""
+    """(code object, "") or (None, error text). Runs in the supervisor, which never forks: compiling in
+    the child would dirty copy-on-write pages, which costs more than the rest of a typical program's run."""
     if len(source) > MAX_SOURCE:
         return None, f"source longer than {MAX_SOURCE} characters"
     try:
@@ -145,8 +180,8 @@ def compile_steps(steps: list[dict]) -> list[tuple]:
 class Reporter:
     """Buffers result frames (one write at exit instead of one per step) and publishes the running step.
 
-    The step index goes to a page shared with the zygote (a plain memory store, no system call): -1 while
-    the program loads, then the index of the step in progress. On a kill the zygote reads it to know
+    The step index goes to a page shared with the supervisor (a plain memory store, no system call): -1 while
+    the program loads, then the index of the step in progress. On a kill the supervisor reads it to know
     which step hung; frames still buffered are lost and those steps simply run again in a fresh child.
     """
 

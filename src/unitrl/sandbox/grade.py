@@ -20,6 +20,7 @@ from unitrl.sandbox.jobs import Job, JobResult, Step
 from unitrl.sandbox.pool import Sandbox
 
 _PLAN_CACHE: dict[tuple[str, int], list[TestPlan]] = {}
+_STEPS_CACHE: dict[tuple[str, int], list[Step]] = {}
 
 
 def plan_problem(problem: Problem) -> list[TestPlan]:
@@ -34,15 +35,27 @@ def plan_problem(problem: Problem) -> list[TestPlan]:
     return plans
 
 
+def problem_steps(problem: Problem) -> list[Step]:
+    """The sandbox steps for a problem's tests; one shared (read-only) list per problem, so the sandbox
+    encodes and compiles them once for all of the problem's samples."""
+    key = (problem.task_id, hash(tuple(map(str, problem.tests))))
+    steps = _STEPS_CACHE.get(key)
+    if steps is None:
+        if problem.is_stdio:
+            steps = [Step("stdio", stdin=str(t.get("stdin", ""))) for t in problem.tests]
+        else:
+            steps = [
+                Step("eval", exprs=p.child_exprs) if p.trusted else Step("exec", code=p.code)
+                for p in plan_problem(problem)
+            ]
+        if len(_STEPS_CACHE) > 100_000:
+            _STEPS_CACHE.clear()
+        _STEPS_CACHE[key] = steps
+    return steps
+
+
 def build_job(problem: Problem, program: str, tag: object = None, timeout: float | None = None) -> Job:
-    if problem.is_stdio:
-        steps = [Step("stdio", stdin=str(t.get("stdin", ""))) for t in problem.tests]
-    else:
-        steps = [
-            Step("eval", exprs=p.child_exprs) if p.trusted else Step("exec", code=p.code)
-            for p in plan_problem(problem)
-        ]
-    return Job(program=program, steps=steps, timeout=timeout, tag=tag)
+    return Job(program=program, steps=problem_steps(problem), timeout=timeout, tag=tag)
 
 
 def stdout_matches(expected: str, got: str, float_tolerance: float | None = None) -> bool:

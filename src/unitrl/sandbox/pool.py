@@ -122,6 +122,7 @@ class Sandbox:
         # Only created (by a zygote) when no mount namespace gives it a private tmpfs; removed on close.
         self.base = os.path.join(tempfile.gettempdir(), f"unitrl-sandbox-{os.getpid()}-{id(self) % 100000}")
         self.workers: list[_Worker] = []
+        self._steps_json: dict[int, tuple[list, str]] = {}  # id(job.steps) -> (the list, its JSON)
         atexit.register(self.close)
         try:
             self.workers = [_Worker(i, self.cfg, self.base) for i in range(self.n)]
@@ -207,9 +208,15 @@ class Sandbox:
         return results  # type: ignore[return-value]
 
     def _payload(self, i: int, job: Job) -> bytes:
-        steps = [{"kind": s.kind, "exprs": s.exprs, "code": s.code, "stdin": s.stdin} for s in job.steps]
+        """The job frame. Steps travel as one JSON string: workers compile each distinct one once."""
+        cached = self._steps_json.get(id(job.steps))
+        if cached is None or cached[0] is not job.steps:
+            steps = [{"kind": s.kind, "exprs": s.exprs, "code": s.code, "stdin": s.stdin} for s in job.steps]
+            if len(self._steps_json) > 10_000:
+                self._steps_json.clear()
+            cached = self._steps_json[id(job.steps)] = (job.steps, json.dumps(steps, separators=(",", ":")))
         timeout = job.timeout if job.timeout is not None else self.cfg.timeout
-        return wire.pack({"id": i, "program": job.program, "steps": steps, "timeout": timeout})
+        return wire.pack({"id": i, "program": job.program, "steps": cached[1], "timeout": timeout})
 
     def _budget(self, job: Job) -> float:
         timeout = job.timeout if job.timeout is not None else self.cfg.timeout
