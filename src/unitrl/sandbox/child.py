@@ -22,7 +22,6 @@ from unitrl.sandbox import wire
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
-PR_SET_NAME = 15
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -34,10 +33,28 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise StepTimeout()
 
 
+def prepare_zygote(drop: dict) -> None:
+    """Process-wide settings every child inherits, made once in the zygote rather than in each child
+    (every call a child makes costs it copy-on-write faults): no_new_privs (the zygote never execs, so it
+    loses nothing), the CPU-alarm handler, default actions for SIGINT/SIGTERM/SIGPIPE, and in a user
+    namespace an empty capability set. Raw `_signal.signal` with numbers: the `signal` module's wrapper
+    builds enum members on every call."""
+    import _signal
+
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _signal.signal(int(signal.SIGPROF), _on_alarm)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        _signal.signal(int(sig), int(signal.SIG_DFL))
+    if drop.get("caps"):
+        _drop_capabilities()
+
+
 def lock_down(limits: dict, workdir: str, result_fd: int, out_fd: int, stdin_fd: int, drop: dict) -> None:
-    """Everything that must hold before untrusted code runs (called right after fork)."""
+    """Everything that must hold before untrusted code runs (called right after fork; see also
+    `prepare_zygote` for what children inherit)."""
     os.setsid()  # own session and process group: the whole group is killed afterwards
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if drop.get("pdeathsig"):  # without a PID namespace (whose end kills everything in it)
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     mem = limits["memory_mb"] * 1024 * 1024
     for res, value in (
         (resource.RLIMIT_AS, mem),
@@ -65,12 +82,6 @@ def lock_down(limits: dict, workdir: str, result_fd: int, out_fd: int, stdin_fd:
         os.setgroups([])
         os.setgid(drop["gid"])
         os.setuid(drop["uid"])
-    if drop.get("caps"):
-        _drop_capabilities()
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    signal.signal(signal.SIGPROF, _on_alarm)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
 
 
 def _drop_capabilities() -> None:
@@ -122,7 +133,6 @@ JOB_HEADER = struct.Struct("<III")  # sizes of the marshalled settings, program 
 def start(job_fd: int, result_fd: int, out_fd: int, stdin_fd: int, devnull: int, progress, drop: dict):
     """The child's whole life, right after the zygote forked it: read the job the supervisor left in the
     memfd (trusted, compiled code), lock down, run the program and its steps, report, exit."""
-    _libc.prctl(PR_SET_NAME, b"unitrl-program", 0, 0, 0)  # how `ps` and profilers name it
     status = 0
     out = Reporter(result_fd, progress)
     try:
