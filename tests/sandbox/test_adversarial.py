@@ -390,3 +390,31 @@ def test_nested_sandboxes_use_disjoint_uids_and_both_work():
     with Sandbox(SandboxConfig(workers=1)) as outer, Sandbox(SandboxConfig(workers=1)) as inner:
         assert not set(outer.child_uids) & set(inner.child_uids)
         assert grade(inner, GOOD).passed and grade(outer, GOOD).passed
+
+
+def test_forging_the_progress_page_does_not_buy_more_wall_time(sb):
+    # The page where a child publishes its current step is writable by the child. A program that keeps
+    # changing it while sleeping must still be killed: at most (steps + 1) x the per-step wall limit.
+    one = Problem("one", "def add(a, b):\n", "add", ["assert add(1, 2) == 3"])
+    prog = (
+        "import gc, mmap, time\n"
+        "def add(a, b):\n"
+        "    pages = [o for o in gc.get_objects() if isinstance(o, mmap.mmap)]\n"
+        "    i = 0\n"
+        "    while True:\n"
+        "        i += 1\n"
+        "        for p in pages:\n"
+        "            p[0:4] = (i % 2).to_bytes(4, 'little')\n"
+        "        time.sleep(0.05)\n"
+    )
+    t0 = time.monotonic()
+    assert statuses(grade(sb, prog, one)) == ["timeout"]
+    assert time.monotonic() - t0 < 2 * (1.0 * 3.0 + 0.5) + 2
+
+
+def test_random_is_seeded_so_programs_see_the_same_stream_every_run(sb):
+    from unitrl.sandbox import Job, Step
+
+    job = Job("import random\nx = random.random()\n", [Step("eval", exprs=["x", "random.random()"])])
+    first, second = sb.run([job, job])
+    assert first.steps[0].status == "ok" and first.steps[0].values == second.steps[0].values
