@@ -8,9 +8,9 @@ Isolated (when the kernel allows; `unitrl doctor` says which layers are active h
 - processes: a PID namespace whose init is the zygote, so every process a program leaves (daemons, fork
   bombs) is killed and reaped after it; an own session and process group; RLIMIT_NPROC;
 - identity: a spare unprivileged uid per worker when run as root, otherwise a user namespace with all
-  capabilities dropped; no_new_privs; the zygote is non-dumpable (no ptrace, no /proc/PID/mem);
+  capabilities dropped; no_new_privs; the worker and its zygote are non-dumpable (no ptrace, no /proc/PID/mem);
 - resources: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE, no core dumps; a CPU-time alarm
-  per step and a wall-clock deadline enforced by the zygote; stdout/stderr drained and capped;
+  per step and a wall-clock deadline enforced by the worker's supervisor; stdout/stderr drained and capped;
 - environment: scrubbed (no variable of the caller), fixed hash seed.
 Verdicts are decided in the trusted parent: for `eval` steps only values reduced to exact builtin types
 leave the child, and expected values never enter it; a missing result is never a pass; exit codes and

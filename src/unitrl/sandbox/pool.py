@@ -1,10 +1,11 @@
-"""The trusted parent's side of the sandbox: a pool of warm zygotes and the job dispatcher.
+"""The trusted parent's side of the sandbox: a pool of warm workers and the job dispatcher.
 
-`Sandbox(config)` starts `workers` zygote processes (see `zygote`), each with a scrubbed environment and
+`Sandbox(config)` starts `workers` worker processes (each a supervisor plus its zygote, see `zygote`), each
+with a scrubbed environment and
 its own private uid when run as root. `run(jobs)` streams jobs to them over pipes with a single-threaded
-selector loop (two jobs in flight per zygote, non-blocking writes, so neither side can deadlock on a full
-pipe) and returns `JobResult`s in input order. A zygote that dies or stops answering is replaced; the jobs
-it held are retried once on a fresh zygote and, if that fails too, reported as `infrastructure-error`,
+selector loop (two jobs in flight per worker, non-blocking writes, so neither side can deadlock on a full
+pipe) and returns `JobResult`s in input order. A worker that dies or stops answering is replaced; the jobs
+it held are retried once on a fresh worker and, if that fails too, reported as `infrastructure-error`,
 never as a failed test.
 """
 
@@ -119,7 +120,7 @@ class Sandbox:
             self.cfg = replace(self.cfg, child_uid=1_000_000 + slot * 256)
         if self.n > 256:
             raise UserError("at most 256 sandbox workers", field="workers")
-        # Only created (by a zygote) when no mount namespace gives it a private tmpfs; removed on close.
+        # Only created (by a worker) when no mount namespace gives it a private tmpfs; removed on close.
         self.base = os.path.join(tempfile.gettempdir(), f"unitrl-sandbox-{os.getpid()}-{id(self) % 100000}")
         self.workers: list[_Worker] = []
         self._steps_json: dict[int, tuple[list, str]] = {}  # id(job.steps) -> (the list, its JSON)
