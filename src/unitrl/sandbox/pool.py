@@ -1,10 +1,11 @@
 """The trusted parent's side of the sandbox: a pool of warm workers and the job dispatcher.
 
-`Sandbox(config)` starts `workers` worker processes (each a supervisor plus its zygote, see `zygote`), each
-with a scrubbed environment and its own private uid when run as root. `run(jobs)` streams jobs to them over pipes with a single-threaded
-selector loop (two jobs in flight per worker, non-blocking writes, so neither side can deadlock on a full
-pipe) and returns `JobResult`s in input order. A worker that dies or stops answering is replaced; the jobs
-it held are retried once on a fresh worker and, if that fails too, reported as `infrastructure-error`,
+`Sandbox(config)` starts `workers` worker processes (each a supervisor plus its zygote, see `zygote`),
+each with a scrubbed environment and its own private uid when run as root. `run(jobs)` streams jobs to
+them over pipes with a single-threaded selector loop (two jobs in flight per worker, non-blocking writes,
+so neither side can deadlock on a full pipe) and returns `JobResult`s in input order. A worker that dies
+or stops answering is replaced; the jobs it held are retried once on a fresh worker and, if that fails
+too, reported as `infrastructure-error`,
 never as a failed test.
 """
 
