@@ -5,8 +5,7 @@ each with a scrubbed environment and its own private uid when run as root. `run(
 them over pipes with a single-threaded selector loop (two jobs in flight per worker, non-blocking writes,
 so neither side can deadlock on a full pipe) and returns `JobResult`s in input order. A worker that dies
 or stops answering is replaced; the jobs it held are retried once on a fresh worker and, if that fails
-too, reported as `infrastructure-error`,
-never as a failed test.
+too, reported as `infrastructure-error`, never as a failed test.
 """
 
 from __future__ import annotations
