@@ -30,6 +30,7 @@ lint: setup
 
 bench-exec: setup
 	$(BIN)/python benchmarks/exec_throughput.py
+	$(BIN)/python benchmarks/exec_breakdown.py
 
 bench-synth: setup
 	$(BIN)/python benchmarks/synth_throughput.py
