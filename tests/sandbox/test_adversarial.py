@@ -418,3 +418,16 @@ def test_random_is_seeded_so_programs_see_the_same_stream_every_run(sb):
     job = Job("import random\nx = random.random()\n", [Step("eval", exprs=["x", "random.random()"])])
     first, second = sb.run([job, job])
     assert first.steps[0].status == "ok" and first.steps[0].values == second.steps[0].values
+
+
+def test_large_programs_and_large_stdin_reach_the_child_intact(sb):
+    # Jobs travel through memfds, not pipes: megabytes must arrive whole, in both directions of size.
+    big = "DATA = " + repr("x" * 2_000_000) + "\ndef add(a, b):\n    return a + b + len(DATA) - 2_000_000\n"
+    assert statuses(grade(sb, big)) == ["pass", "pass"]
+    echo = Problem(
+        "echo",
+        "",
+        None,
+        [{"stdin": "y" * 1_500_000 + "\n", "stdout": "1500000"}, {"stdin": "ab\n", "stdout": "2"}],
+    )
+    assert statuses(grade(sb, "import sys\nprint(len(sys.stdin.read().strip()))\n", echo)) == ["pass", "pass"]
