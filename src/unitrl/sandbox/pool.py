@@ -89,6 +89,7 @@ class _Worker:
         os.set_blocking(self.proc.stdin.fileno(), False)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.outbuf = bytearray()
+        self.writing = False  # stdin registered with the selector for EVENT_WRITE
         self.inflight: collections.OrderedDict[int, float] = collections.OrderedDict()  # job id -> deadline
 
     def kill(self) -> None:
@@ -174,8 +175,13 @@ class Sandbox:
                         w.outbuf += payloads[i]
                         w.inflight[i] = time.monotonic() + self._budget(jobs[i])
                     self._flush(w)
+                    self._want_write(sel, w)
                 for key, _ in sel.select(timeout=0.5):
                     w = key.data
+                    if key.fileobj is w.proc.stdin:  # room in the pipe for the rest of a large job
+                        self._flush(w)
+                        self._want_write(sel, w)
+                        continue
                     for reply in self._read(w):
                         i = reply.get("id")
                         if not isinstance(i, int) or i not in w.inflight:
@@ -201,6 +207,8 @@ class Sandbox:
                             else:
                                 pending.appendleft(i)
                         sel.unregister(w.proc.stdout)
+                        w.outbuf.clear()
+                        self._want_write(sel, w)
                         fresh = self._replace(w)
                         sel.register(fresh.proc.stdout, selectors.EVENT_READ, fresh)
         finally:
@@ -221,6 +229,16 @@ class Sandbox:
     def _budget(self, job: Job) -> float:
         timeout = job.timeout if job.timeout is not None else self.cfg.timeout
         return (len(job.steps) + 1) * (timeout * self.cfg.wall_factor + 1.0) + 10.0
+
+    @staticmethod
+    def _want_write(sel: selectors.BaseSelector, w: _Worker) -> None:
+        """Watch the worker's stdin for room exactly while a frame is only partly written."""
+        if w.outbuf and not w.writing:
+            sel.register(w.proc.stdin, selectors.EVENT_WRITE, w)
+            w.writing = True
+        elif not w.outbuf and w.writing:
+            sel.unregister(w.proc.stdin)
+            w.writing = False
 
     def _flush(self, w: _Worker) -> None:
         if not w.outbuf:
