@@ -229,13 +229,10 @@ def _await_child(pid: int, ctl_r: int, is_init: bool) -> int:
     """Wait for the child to end; a KILL from the supervisor (deadline, output cap) ends it first."""
     pidfd = os.pidfd_open(pid)
     try:
-        while True:
-            ready, _, _ = select.select([pidfd, ctl_r], [], [])
-            if pidfd in ready:
-                break
+        ready, _, _ = select.select([pidfd, ctl_r], [], [])
+        if pidfd not in ready:
             os.read(ctl_r, 1)  # KILL (or end of file: the supervisor is gone): either way, kill it now
             _kill_all(pid, is_init)
-            break
     finally:
         os.close(pidfd)
     _, status = os.waitpid(pid, 0)
