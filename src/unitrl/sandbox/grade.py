@@ -91,6 +91,11 @@ def judge_job(problem: Problem, result: JobResult, sample_id: int | str) -> Resu
     for i, outcome in enumerate(result.steps):
         if outcome.status != "ok":
             status = outcome.status
+            if status == "syntax-error" and "<test " in outcome.error:
+                # the TEST does not compile (the program's own syntax errors name <program>): a broken
+                # problem, not a broken program
+                tests.append(TestResult("error", 0.0, f"the test itself does not compile: {outcome.error}"))
+                continue
             if (
                 status == "error"
                 and plans is not None
@@ -145,8 +150,14 @@ def grade_programs(
 ) -> list[Result]:
     """(problem, program, sample_id) triples -> Results, in order."""
     jobs = [build_job(p, prog, tag=i, timeout=timeout) for i, (p, prog, _) in enumerate(items)]
-    results = sandbox.run(jobs, progress=progress)
-    return [judge_job(items[i][0], r, items[i][2]) for i, r in enumerate(results)]
+    out: list[Result | None] = [None] * len(items)
+
+    def judge_now(i: int, result: JobResult) -> None:
+        # judged as it arrives, so the returned values are released at once, not held for the batch
+        out[i] = judge_job(items[i][0], result, items[i][2])
+
+    sandbox.run(jobs, progress=progress, on_result=judge_now)
+    return out  # type: ignore[return-value]
 
 
 def grade_samples(

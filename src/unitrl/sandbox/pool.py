@@ -1,11 +1,20 @@
 """The trusted parent's side of the sandbox: a pool of warm workers and the job dispatcher.
 
-`Sandbox(config)` starts `workers` worker processes (each a supervisor plus its zygote, see `zygote`),
-each with a scrubbed environment and its own private uid when run as root. `run(jobs)` streams jobs to
-them over pipes with a single-threaded selector loop (two jobs in flight per worker, non-blocking writes,
-so neither side can deadlock on a full pipe) and returns `JobResult`s in input order. A worker that dies
-or stops answering is replaced; the jobs it held are retried once on a fresh worker and, if that fails
-too, reported as `infrastructure-error`, never as a failed test.
+`Sandbox(config)` starts `workers` worker processes (each a supervisor plus its zygote, see `supervisor`),
+each with a scrubbed environment and its own private uid when run as root; the configuration travels as
+the first frame on the worker's stdin. `run(jobs)` streams jobs to them over pipes with a single-threaded
+selector loop (two jobs in flight per worker, non-blocking writes, so neither side can deadlock on a full
+pipe) and returns `JobResult`s in input order, or hands each to `on_result` as it arrives (so a caller can
+judge and release values at once instead of holding a whole batch).
+
+Failures are charged to whoever caused them. A worker runs one job at a time, so when it dies, stops
+answering or answers `infra`, the job at the head of its queue is the suspect: it is retried once on a
+fresh worker (the others it held are simply requeued). If the same program breaks a worker again, a
+canary job on another fresh worker tells the two cases apart: the canary passes, so the program is charged
+(`timeout` when it outran its time budget, else `error`); the canary fails too, so the sandbox itself is
+broken and the job is an `infrastructure-error`, never a failed test. A job's time budget starts when
+the job reaches the head of its worker's queue, and is longer than the supervisor's own cap for the job,
+so a program that merely sleeps is a timeout reported by the supervisor, not a dead worker.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ import atexit
 import collections
 import itertools
 import json
+import math
 import os
+import select
 import selectors
 import shutil
 import subprocess
@@ -29,6 +40,7 @@ from unitrl.sandbox import wire
 from unitrl.sandbox.jobs import Job, JobResult, StepOutcome
 
 REQUIRED_LAYERS = ("network", "mount", "pid")
+CANARY_SLOT = 255  # the uid slot of the canary worker (pool workers use slots 0..254)
 _INSTANCES = itertools.count()
 
 
@@ -39,17 +51,39 @@ class SandboxConfig:
     wall_factor: float = 3.0
     memory_mb: int = 1024  # RLIMIT_AS of each child
     output_bytes: int = 4 * 1024 * 1024  # captured stdout+stderr per child before it is killed
-    max_value_bytes: int = 16 * 1024 * 1024  # largest result frame accepted from a child
+    max_job_output_bytes: int = 32 * 1024 * 1024  # captured stdout of all of a job's stdio tests
+    max_value_bytes: int = 16 * 1024 * 1024  # result frames accepted from one job's children, in all
+    max_value_objects: int = 2_000_000  # JSON values in those frames, counted before decoding
     file_mb: int = 16  # RLIMIT_FSIZE
     open_files: int = 64
     processes: int = 64  # RLIMIT_NPROC
     tmp_mb: int = 64  # size of the private tmpfs /tmp
     isolation: str = "auto"  # auto | none
+    seccomp: bool = True  # the syscall filter (see `seccomp`); off only to diagnose
     require_isolation: bool = False  # refuse to run unless the network, mount and PID namespaces are active
     main_name: str = "__unitrl__"  # __name__ of programs in assert mode (stdio programs run as __main__)
     preimport: list[str] = field(default_factory=list)
     ro_paths: list[str] = field(default_factory=list)  # extra read-only paths visible inside the sandbox
     child_uid: int = 0  # base uid for children when run as root; 0 = derived from our PID (see Sandbox)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "workers": self.workers >= 0,
+            "timeout": math.isfinite(self.timeout) and self.timeout > 0,
+            "wall_factor": math.isfinite(self.wall_factor) and self.wall_factor >= 1,
+            "memory_mb": self.memory_mb >= 16,
+            "output_bytes": self.output_bytes >= 0,
+            "max_value_bytes": self.max_value_bytes >= 1024,
+            "max_value_objects": self.max_value_objects >= 16,
+            "file_mb": self.file_mb >= 0,
+            "open_files": self.open_files >= 8,
+            "processes": self.processes >= 1,
+            "tmp_mb": self.tmp_mb >= 1,
+            "isolation": self.isolation in ("auto", "none"),
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise UserError(f"invalid sandbox setting {getattr(self, name)!r}", field=name)
 
 
 class _Worker:
@@ -58,6 +92,7 @@ class _Worker:
         zcfg = asdict(cfg)
         zcfg["workdir_base"] = base
         zcfg["child_uid"] = cfg.child_uid + index
+        zcfg["python_paths"] = [p for p in sys.path if p and os.path.exists(p)]
         self.child_uid = zcfg["child_uid"]
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -72,7 +107,7 @@ class _Worker:
             "MKL_NUM_THREADS": "1",
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-c", "from unitrl.sandbox.zygote import main; main()", json.dumps(zcfg)],
+            [sys.executable, "-s", "-c", "from unitrl.sandbox.supervisor import main; main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -80,8 +115,12 @@ class _Worker:
             cwd="/",
             close_fds=True,
         )
-        self.reader = wire.FrameReader()
-        hello = wire.read_frame_blocking(self.proc.stdout.fileno())
+        self.reader = wire.FrameReader(max_frame=2 * wire.MAX_FRAME)
+        try:
+            wire.write_frame(self.proc.stdin.fileno(), zcfg)
+            hello = wire.read_frame_blocking(self.proc.stdout.fileno())
+        except (OSError, wire.WireError):
+            hello = None
         if not isinstance(hello, dict) or "hello" not in hello:
             self.kill()
             raise RuntimeError("sandbox worker failed to start")
@@ -89,8 +128,16 @@ class _Worker:
         os.set_blocking(self.proc.stdin.fileno(), False)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.outbuf = bytearray()
+        self.broken = ""  # the worker answered `infra` (it is exiting): replace it
         self.writing = False  # stdin registered with the selector for EVENT_WRITE
-        self.inflight: collections.OrderedDict[int, float] = collections.OrderedDict()  # job id -> deadline
+        self.inflight: collections.OrderedDict[int, float] = collections.OrderedDict()  # job id -> budget (s)
+        self.head_since = time.monotonic()  # when the job at the head of `inflight` started running
+
+    def late(self) -> bool:
+        """The job at the head of the queue has run past its budget."""
+        if not self.inflight:
+            return False
+        return time.monotonic() > self.head_since + next(iter(self.inflight.values()))
 
     def kill(self) -> None:
         try:
@@ -118,8 +165,8 @@ class Sandbox:
 
             slot = (os.getpid() % 1_000_000) * 16 + next(_INSTANCES) % 16  # several sandboxes per process too
             self.cfg = replace(self.cfg, child_uid=1_000_000 + slot * 256)
-        if self.n > 256:
-            raise UserError("at most 256 sandbox workers", field="workers")
+        if self.n >= CANARY_SLOT:
+            raise UserError(f"at most {CANARY_SLOT - 1} sandbox workers", field="workers")
         # Only created (by a worker) when no mount namespace gives it a private tmpfs; removed on close.
         self.base = os.path.join(tempfile.gettempdir(), f"unitrl-sandbox-{os.getpid()}-{id(self) % 100000}")
         self.workers: list[_Worker] = []
@@ -154,17 +201,36 @@ class Sandbox:
 
     # ------------------------------------------------------------------------------------------ run
 
-    def run(self, jobs: Iterable[Job], progress: Callable[[int], None] | None = None) -> list[JobResult]:
-        """Run every job; results in input order. `progress(k)` is called as k more jobs finish."""
+    def run(
+        self,
+        jobs: Iterable[Job],
+        progress: Callable[[int], None] | None = None,
+        on_result: Callable[[int, JobResult], None] | None = None,
+    ) -> list[JobResult | None]:
+        """Run every job. Results come back in input order, or, with `on_result(index, result)`, are
+        handed over as they arrive and not kept (the returned list then holds None).
+        `progress(k)` is called as k more jobs finish."""
         jobs = list(jobs)
         results: list[JobResult | None] = [None] * len(jobs)
         pending = collections.deque(range(len(jobs)))
         attempts = [0] * len(jobs)
         payloads: dict[int, bytes] = {}
+        done = 0
+
+        def finish(i: int, result: JobResult) -> None:
+            nonlocal done
+            payloads.pop(i, None)
+            done += 1
+            if on_result is not None:
+                on_result(i, result)
+            else:
+                results[i] = result
+            if progress:
+                progress(1)
+
         sel = selectors.DefaultSelector()
         for w in self.workers:
             sel.register(w.proc.stdout, selectors.EVENT_READ, w)
-        done = 0
         try:
             while done < len(jobs):
                 for w in self.workers:
@@ -172,8 +238,10 @@ class Sandbox:
                         i = pending.popleft()
                         if i not in payloads:
                             payloads[i] = self._payload(i, jobs[i])
+                        if not w.inflight:
+                            w.head_since = time.monotonic()
                         w.outbuf += payloads[i]
-                        w.inflight[i] = time.monotonic() + self._budget(jobs[i])
+                        w.inflight[i] = self._budget(jobs[i])
                     self._flush(w)
                     self._want_write(sel, w)
                 for key, _ in sel.select(timeout=0.5):
@@ -184,36 +252,88 @@ class Sandbox:
                         continue
                     for reply in self._read(w):
                         i = reply.get("id")
-                        if not isinstance(i, int) or i not in w.inflight:
+                        if w.broken or not isinstance(i, int) or i not in w.inflight:
+                            continue
+                        if "infra" in reply:
+                            w.broken = str(reply["infra"])[:300]
                             continue
                         del w.inflight[i]
-                        results[i] = self._result(jobs[i], reply)
-                        payloads.pop(i, None)
-                        done += 1
-                        if progress:
-                            progress(1)
+                        w.head_since = time.monotonic()
+                        finish(i, self._result(jobs[i], reply))
                 for w in list(self.workers):
-                    dead = w.proc.poll() is not None
-                    late = any(t < time.monotonic() for t in w.inflight.values())
-                    if dead or late:
-                        for i in w.inflight:
-                            attempts[i] += 1
-                            if attempts[i] >= 2:
-                                why = "sandbox worker died" if dead else "sandbox worker stopped answering"
-                                results[i] = _infra(jobs[i], why)
-                                done += 1
-                                if progress:
-                                    progress(1)
-                            else:
-                                pending.appendleft(i)
-                        sel.unregister(w.proc.stdout)
-                        w.outbuf.clear()
-                        self._want_write(sel, w)
-                        fresh = self._replace(w)
-                        sel.register(fresh.proc.stdout, selectors.EVENT_READ, fresh)
+                    failure = self._failure(w)
+                    if failure is None:
+                        continue
+                    kind, why = failure
+                    head = next(iter(w.inflight), None)
+                    for i in reversed([i for i in w.inflight if i != head]):
+                        pending.appendleft(i)  # never started: requeued, not charged
+                    sel.unregister(w.proc.stdout)
+                    w.outbuf.clear()
+                    self._want_write(sel, w)
+                    fresh = self._replace(w)
+                    sel.register(fresh.proc.stdout, selectors.EVENT_READ, fresh)
+                    if head is None:
+                        continue
+                    attempts[head] += 1
+                    if attempts[head] < 2:
+                        pending.appendleft(head)
+                    else:
+                        finish(head, self._charge(jobs[head], kind, why))
         finally:
             sel.close()
-        return results  # type: ignore[return-value]
+        return results
+
+    @staticmethod
+    def _failure(w: _Worker) -> tuple[str, str] | None:
+        """Why a worker must be replaced, if it must: ("infra" | "died" | "late", detail)."""
+        if w.broken:
+            return "infra", w.broken
+        if w.proc.poll() is not None:
+            return "died", "sandbox worker died"
+        if w.late():
+            return "late", "sandbox worker stopped answering"
+        return None
+
+    def _charge(self, job: Job, kind: str, why: str) -> JobResult:
+        """The same program broke a worker twice: its failure if a canary job runs fine, else ours.
+
+        A worker killed by a signal while its programs run in their own PID namespace under another uid
+        was killed from outside (the OOM killer, an operator): no program can signal it, so that is never
+        charged to the program."""
+        walled = self.layers.get("pid") and (self.layers.get("uid") or self.layers.get("user"))
+        if kind == "died" and walled:
+            return _infra(job, f"{why} (twice)")
+        if not self._canary_ok():
+            return _infra(job, f"{why} (twice; the sandbox also failed a canary job)")
+        status = "timeout" if kind == "late" else "error"
+        detail = f"the program broke the sandbox worker twice ({why}); a canary job ran fine"
+        return JobResult(job.tag, [StepOutcome(status, error=detail) for _ in job.steps])
+
+    def _canary_ok(self) -> bool:
+        """Run a trivial job on a fresh worker of its own (uid slot 255, never a pool worker's)."""
+        try:
+            w = _Worker(CANARY_SLOT, self.cfg, self.base)
+        except Exception:  # noqa: BLE001 - a sandbox that cannot start a worker is broken
+            return False
+        try:
+            steps = json.dumps([{"kind": "eval", "exprs": ["f()"], "code": "", "stdin": ""}])
+            frame = {"id": 0, "program": "def f():\n    return 41 + 1\n", "steps": steps, "timeout": 5.0}
+            os.set_blocking(w.proc.stdin.fileno(), True)
+            wire.write_frame(w.proc.stdin.fileno(), frame)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([w.proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+                if not ready:
+                    break
+                for reply in self._read(w):
+                    steps_out = reply.get("steps")
+                    return bool(steps_out) and steps_out[0][0] == "ok" and steps_out[0][1] == "[42]"
+                if w.proc.poll() is not None:
+                    break
+            return False
+        finally:
+            w.kill()
 
     def _payload(self, i: int, job: Job) -> bytes:
         """The job frame. Steps travel as one JSON string: workers compile each distinct one once."""
@@ -227,8 +347,11 @@ class Sandbox:
         return wire.pack({"id": i, "program": job.program, "steps": cached[1], "timeout": timeout})
 
     def _budget(self, job: Job) -> float:
+        """Seconds a job may hold its worker: more than the supervisor's own cap for it (see
+        `supervisor.JobBudget`), so the supervisor, not this, ends a program that takes too long."""
         timeout = job.timeout if job.timeout is not None else self.cfg.timeout
-        return (len(job.steps) + 1) * (timeout * self.cfg.wall_factor + 1.0) + 10.0
+        wall = timeout * self.cfg.wall_factor + 0.5
+        return (len(job.steps) + 2) * wall * 1.5 + 30.0
 
     @staticmethod
     def _want_write(sel: selectors.BaseSelector, w: _Worker) -> None:
@@ -285,8 +408,8 @@ class Sandbox:
             outcome = StepOutcome(status, None, stdout, detail, float(seconds or 0.0))
             if status == "ok" and values is not None:
                 try:
-                    outcome.values = [wire.decode_value(v) for v in values]
-                except (wire.WireError, ValueError, TypeError) as exc:
+                    outcome.values = [wire.decode_value(v) for v in json.loads(values)]
+                except (wire.WireError, ValueError, TypeError, RecursionError) as exc:
                     outcome = StepOutcome(
                         "error", None, None, f"undecodable return value: {exc}"[:300], outcome.duration
                     )

@@ -24,7 +24,11 @@ _HEADER = struct.Struct(">I")
 
 
 class WireError(Exception):
-    """A frame or value that does not follow the protocol."""
+    """A frame or value that does not follow the protocol (`too_large`: it broke a size or count cap)."""
+
+    def __init__(self, message: str, too_large: bool = False):
+        super().__init__(message)
+        self.too_large = too_large
 
 
 class ValueTooLarge(Exception):
@@ -48,11 +52,17 @@ def write_frame(fd: int, obj: object) -> None:
 
 
 class FrameReader:
-    """Incremental frame parser for a non-blocking pipe."""
+    """Incremental frame parser for a non-blocking pipe.
 
-    def __init__(self, max_frame: int = MAX_FRAME):
+    Limits are checked BEFORE a frame is decoded: its length against `max_frame` (the sum of all frames
+    against the same cap, since `max_frame` is spent as frames arrive) and an upper bound on the number of
+    JSON values it holds (commas, brackets and braces, counted at C speed) against `max_objects`. Nesting
+    is bounded by the C parser's recursion limit (a RecursionError is a WireError)."""
+
+    def __init__(self, max_frame: int = MAX_FRAME, max_objects: int | None = None):
         self.buf = bytearray()
         self.max_frame = max_frame
+        self.max_objects = max_objects
 
     def feed(self, data: bytes) -> list[object]:
         self.buf += data
@@ -60,15 +70,20 @@ class FrameReader:
         while len(self.buf) >= 4:
             (n,) = _HEADER.unpack_from(self.buf)
             if n > self.max_frame:
-                raise WireError(f"frame of {n} bytes exceeds {self.max_frame}")
+                raise WireError(f"frame of {n} bytes exceeds {self.max_frame}", too_large=True)
             if len(self.buf) < 4 + n:
                 break
             raw = bytes(self.buf[4 : 4 + n])
             del self.buf[: 4 + n]
+            if self.max_objects is not None:
+                self.max_frame -= n
+                self.max_objects -= raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+                if self.max_objects < 0:
+                    raise WireError("too many values in the result frames", too_large=True)
             try:
                 out.append(json.loads(raw))
-            except (ValueError, RecursionError) as exc:
-                raise WireError(f"bad frame: {exc}") from None
+            except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+                raise WireError(f"bad frame: {type(exc).__name__}") from None
         return out
 
 
@@ -83,7 +98,10 @@ def read_frame_blocking(fd: int) -> object | None:
     body = _read_exact(fd, n)
     if body is None:
         return None
-    return json.loads(body)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"bad frame: {type(exc).__name__}") from None
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:
