@@ -138,8 +138,14 @@ def build_root(cfg: dict, with_proc: bool) -> str:
     os.mkdir(new, 0o755)
     mount(new, new, None, MS_BIND)  # pivot_root needs the new root to be a mount point
     bound: list[str] = []
+    relocated: dict[str, str] = {}
     for path, fd, link in sorted(handles, key=lambda h: h[0].count("/")):
         target = new + path
+        if fd is not None and (path == "/tmp" or path.startswith("/tmp/")):
+            # /tmp is the programs' own tmpfs (reset between programs): bind elsewhere, and the worker
+            # rewrites its sys.path to match (see `relocate_sys_path`)
+            relocated[path] = f"/.python/{len(relocated)}"
+            target = new + relocated[path]
         if fd is not None and any(path.startswith(b + "/") for b in bound):
             os.close(fd)  # already visible through an ancestor's recursive bind
             continue
@@ -169,7 +175,17 @@ def build_root(cfg: dict, with_proc: bool) -> str:
     if with_proc:
         os.makedirs(new + "/proc", exist_ok=True)
     os.makedirs(new + "/.old", exist_ok=True)
+    cfg["relocated"] = relocated
     return new
+
+
+def relocate_sys_path(relocated: dict[str, str]) -> None:
+    """Point sys.path entries at where their directories are bound inside the new root."""
+    for i, entry in enumerate(sys.path):
+        real = os.path.realpath(entry) if entry else entry
+        for old, new in relocated.items():
+            if real == old or real.startswith(old + "/"):
+                sys.path[i] = new + real[len(old) :]
 
 
 def enter_root(new: str) -> None:

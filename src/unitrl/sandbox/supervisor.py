@@ -462,6 +462,8 @@ def main() -> None:
     _libc.prctl(zygote.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _libc.prctl(zygote.PR_SET_NAME, b"unitrl-worker", 0, 0, 0)
     layers = rootfs.enter_namespaces(cfg)
+    rootfs.relocate_sys_path(cfg.get("relocated", {}))
+    sys.path_importer_cache.clear()
     _libc.prctl(zygote.PR_SET_DUMPABLE, 0, 0, 0, 0)  # children cannot ptrace or read our memory
     import gc
 
