@@ -6,9 +6,20 @@ names (`f(args)`, `f(x).lower()`, `CONST`) are evaluated in the child and come b
 values; the rest of the expression, which holds the expected values, is evaluated in the parent by a
 whitelisted evaluator. Expected values therefore never enter the untrusted process and no object of the
 program's making is ever compared. A test whose remainder is outside the whitelist (comprehensions,
-lambdas, `or`, conditional expressions, several statements, a `check(candidate)` function) runs whole
-inside the child as an `exec` step: it is still judged by whether it raised, which a program that tampers
-with its own interpreter can forge. `TestPlan.trusted` says which mode a test got.
+lambdas, `or`, conditional expressions, several statements, a `check(candidate)` function) runs whole as
+an `exec` step, in a separate harness process that never loads the program (child.py). `TestPlan.trusted`
+says which mode a test got. The parent's check is bounded, because the program picks the values it works
+on (`3 ** f(3)` with `f` returning `10**8`): at plan time every operation that can blow up (`**`, `<<`,
+`*`, `+`, `%` formatting, `in`, and the calls range, bytes, int, str, repr, round, sum, sorted, min, max,
+list, tuple, set, frozenset, dict, any, all, zip, enumerate, math.factorial/comb/prod/fsum) is rewritten
+to a guard that prices the work before doing it: integers it makes stay within MAX_INT_BITS (100,000
+bits; decimal text within 4,300 digits, as CPython's own limit), sequences, strings and range lengths
+within MAX_ITEMS (10**7, counting a list repeated by `*` at its full unshared size), and all guarded
+work of one `judge` call within MAX_STEPS units (about 30 ns each) and MAX_SECONDS of wall time (read
+before each priced operation). Going over fails the test with "the comparison exceeded its budget: ...";
+it never raises out of `judge`. What stays unguarded (comparisons, hashing, indexing, unary and the other
+binary operators) is at most linear in operands the guards bounded, or quadratic on integers they keep
+small; a check with none of the risky operations (`f(x) == [1, 2]`, `math.isclose`) gets no budget at all.
 """
 
 from __future__ import annotations
@@ -16,8 +27,11 @@ from __future__ import annotations
 import ast
 import builtins
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any
+
+from unitrl.sandbox.budget import GUARD_NAMES, Budget, GuardRewriter, OverBudget
 
 SAFE_FUNCS: dict[str, Any] = {
     name: getattr(builtins, name)
@@ -70,6 +84,7 @@ class TestPlan:
     child_exprs: list[str]  # evaluated in the child (trusted mode)
     check: Any = None  # compiled parent expression over names _v0, _v1, ... (trusted mode)
     code: str = ""  # the snippet run in the child (exec mode)
+    guarded: bool = False  # the check calls budget guards (it then needs a fresh budget per judge call)
 
 
 def plan_test(test: str) -> TestPlan:
@@ -96,7 +111,9 @@ def plan_test(test: str) -> TestPlan:
     tree_expr = ast.fix_missing_locations(ast.Expression(body=expr))
     if not _parent_safe(tree_expr):
         return TestPlan(test, False, [], code=test)
-    return TestPlan(test, True, child, check=compile(tree_expr, "<check>", "eval"))
+    guard = GuardRewriter()
+    tree_expr = ast.fix_missing_locations(guard.visit(tree_expr))
+    return TestPlan(test, True, child, check=compile(tree_expr, "<check>", "eval"), guarded=guard.used)
 
 
 def _split_comparison(node: ast.expr, child: list[str]) -> ast.expr | None:
@@ -221,24 +238,41 @@ def _split(node: ast.expr, child: list[str]) -> ast.expr | None:
     return type(node)(**fields)
 
 
-_PARENT_GLOBALS = {"__builtins__": {}, **SAFE_FUNCS, **SAFE_CONSTS, "math": type("m", (), SAFE_MATH)}
+# ------------------------------------------------------------------ judging
+
+# The check's names live in its builtins, so each call only builds a dict of the values (and budget).
+_PARENT_NAMES = {**SAFE_FUNCS, **SAFE_CONSTS, "math": type("m", (), SAFE_MATH)}
+_GUARDED_NAMES = {**_PARENT_NAMES, **GUARD_NAMES}
+_VALUE_NAMES = [f"_v{i}" for i in range(1000)]
 
 
 def judge(plan: TestPlan, values: list[Any]) -> tuple[bool, str]:
-    """Evaluate the trusted check over values the child returned. (passed, detail)."""
-    env = dict(_PARENT_GLOBALS)
-    for i, v in enumerate(values):
-        env[f"_v{i}"] = v
+    """Evaluate the trusted check over values the child returned. (passed, detail); never raises."""
+    if plan.guarded:
+        env = {"__builtins__": _GUARDED_NAMES, "_b": Budget()}
+    else:  # nothing in the check can blow up: no budget on this path, the common one
+        env = {"__builtins__": _PARENT_NAMES}
+    names = _VALUE_NAMES if len(values) <= len(_VALUE_NAMES) else [f"_v{i}" for i in range(len(values))]
+    env.update(zip(names, values))
     try:
         ok = bool(eval(plan.check, env))  # noqa: S307 - a whitelisted AST over exact builtin values
+    except OverBudget as exc:
+        return False, f"the comparison exceeded its budget: {exc}"
     except Exception as exc:  # noqa: BLE001 - e.g. comparing a returned None with a number
-        return False, f"{type(exc).__name__}: {exc}"[:300]
+        return False, f"{type(exc).__name__}: {str(exc)[:300]}"
     if ok:
         return True, ""
     shown = ", ".join(_short(v) for v in values)
     return False, f"assertion failed; the program returned {shown}"
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 120
+_REPR.repr_int = lambda x, level: repr(x)[:120] if x.bit_length() < 4000 else f"<{x.bit_length()}-bit int>"
+
+
 def _short(v: Any) -> str:
-    text = repr(v)
+    if type(v) in (set, frozenset, dict) and len(v) > 1000:  # reprlib would sort them whole
+        return f"<{type(v).__name__} of {len(v)} items>"
+    text = _REPR.repr(v)  # bounded work even for a returned million-element list
     return text if len(text) <= 120 else text[:117] + "..."

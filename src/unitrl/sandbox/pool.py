@@ -52,7 +52,7 @@ class SandboxConfig:
     memory_mb: int = 1024  # RLIMIT_AS of each child
     output_bytes: int = 4 * 1024 * 1024  # captured stdout+stderr per child before it is killed
     max_job_output_bytes: int = 32 * 1024 * 1024  # captured stdout of all of a job's stdio tests
-    max_value_bytes: int = 16 * 1024 * 1024  # result frames accepted from one job's children, in all
+    max_value_bytes: int = 8 * 1024 * 1024  # result frames accepted from one job's children, in all
     max_value_objects: int = 2_000_000  # JSON values in those frames, counted before decoding
     file_mb: int = 16  # RLIMIT_FSIZE
     open_files: int = 64
