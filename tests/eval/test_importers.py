@@ -157,7 +157,8 @@ def test_mbpp(tmp_path: Path) -> None:
     assert first.tests == rows[0]["test_list"] and first.reference == rows[0]["code"]
     assert "similar elements" in first.prompt and rows[0]["test_list"][0] in first.prompt
     assert second.entry_point == "use_it"
-    assert second.tests == ["K = 2\nassert use_it(1) == 3", "K = 2\nassert use_it(2) == 4"]
+    assert second.tests == ["assert use_it(1) == 3", "assert use_it(2) == 4"]
+    assert second.meta["setup_code"] == "K = 2"
     assert second.meta["challenge_test_list"] == ["assert use_it(0) == 2"]
     bad = _write_jsonl(tmp_path / "bad.jsonl", [dict(rows[0], test_list=[])])
     with pytest.raises(UserError, match="bad.jsonl:1: field 'test_list': no tests"):

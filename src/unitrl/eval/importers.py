@@ -313,9 +313,11 @@ def _mbpp_problem(row: Any, path: str, line: int) -> Problem:
         raise UserError("no tests", path=path, line=line, field="test_list")
     tests = raw_tests
     setup = _get(row, "test_setup_code", str, path, line, optional=True) or ""
+    meta = {"challenge_test_list": _string_list(row, "challenge_test_list", path, line, optional=True)}
     if setup.strip():
-        # The asserts depend on the setup code, so each test carries it (a multi-statement test).
-        tests = [setup.rstrip() + "\n" + t for t in tests]
+        # Names the program and the asserts both use (imports, inputs): run after the program, in its
+        # process (the sandbox's `setup_code`), so the asserts stay plain and the program sees them.
+        meta["setup_code"] = setup
     return Problem(
         task_id=f"Mbpp/{raw_id}",
         # evalplus's MBPP+ prompt form: the task text and one example test in a docstring.
@@ -324,7 +326,7 @@ def _mbpp_problem(row: Any, path: str, line: int) -> Problem:
         tests=tests,
         reference=code,
         source="mbpp",
-        meta={"challenge_test_list": _string_list(row, "challenge_test_list", path, line, optional=True)},
+        meta=meta,
     )
 
 

@@ -55,6 +55,9 @@ def problem_steps(problem: Problem) -> list[Step]:
 
 
 def build_job(problem: Problem, program: str, tag: object = None, timeout: float | None = None) -> Job:
+    setup = problem.meta.get("setup_code")
+    if isinstance(setup, str) and setup.strip():  # MBPP's test_setup_code: runs after the program, with it
+        program = program.rstrip() + "\n\n" + setup
     return Job(program=program, steps=problem_steps(problem), timeout=timeout, tag=tag)
 
 

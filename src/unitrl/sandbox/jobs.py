@@ -4,8 +4,9 @@ A job is one untrusted program plus ordered steps run after it, each with its ow
 - `eval`: a list of Python expressions evaluated in the program's namespace; their values come back
   reduced to exact builtin types (None, bool, int, float, complex, str, bytes, list, tuple, dict, set,
   frozenset), size-capped. The trusted side compares them; expected values never enter the sandbox.
-- `exec`: statements run in the program's namespace (e.g. a test that cannot be split); the outcome is
-  only "it raised or not", which the program can forge: see the sandbox module docstring.
+- `exec`: statements run whole (a test that cannot be split) in a harness process that never loads the
+  program: the program's names it reads are proxies into the program's process, whose results come back
+  reduced to exact builtin types (see `harness`); the outcome, "it raised or not", is decided there.
 - `stdio`: the program runs as `__main__` in a fresh child with `stdin` as its standard input; the
   captured stdout comes back (capped).
 """
