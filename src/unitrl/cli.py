@@ -1,13 +1,16 @@
 """The `unitrl` command: one subcommand per stage, each defined in its stage's `cli.py`.
 
 Stage command modules are imported only when their subcommand runs, so `unitrl exec` never pays for
-torch or transformers. User errors print one line and exit with status 2.
+torch or transformers. User errors print one line (`error: FILE:LINE: field 'F': reason`) and exit
+with status 2; an unexpected exception prints one line `internal error: ...` naming a file under the
+system temp dir that holds the traceback, and exits with status 3.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -33,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bon": ("unitrl.rm.cli", "bon_command", "Best-of-N reranking table and curve."),
     "rl": ("unitrl.rl.cli", "rl_command", "RL training on test rewards."),
     "run": ("unitrl.pipeline.cli", "run_command", "The whole pipeline into one run directory."),
+    "serve": ("unitrl.serve.cli", "serve_command", "Serve sandbox rewards over HTTP (verl, OpenRLHF, TRL)."),
 }
 
 
@@ -67,20 +71,44 @@ def app(ctx: click.Context) -> None:
         ctx.invoke(app.get_command(ctx, "run"))
 
 
+def _internal_error(exc: BaseException) -> None:
+    """Last line of defence: one line on stderr, the traceback in a temp file, exit 3."""
+    import tempfile
+    import traceback
+
+    try:
+        fd, path = tempfile.mkstemp(prefix="unitrl-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
+            fh.write(f"unitrl {' '.join(sys.argv[1:])}\n")
+            traceback.print_exception(exc, file=fh)
+    except OSError:
+        path = "<not written: the temp folder is not writable>"
+    message = " ".join(str(exc).split())[:300]
+    click.echo(f"internal error: {type(exc).__name__}: {message} (traceback in {path})", err=True)
+    sys.exit(3)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. A user error is one line and exit 2; a bug is one line, exit 3 (traceback in a file)."""
     try:
         app.main(args=argv, prog_name="unitrl", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo("error: " + " ".join(str(exc).splitlines()), err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, click.UsageError) and ctx is not None:
+            hint = f" (see `{ctx.command_path} --help`)"
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, reported as a bug
+        _internal_error(exc)
 
 
 if __name__ == "__main__":

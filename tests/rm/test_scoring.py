@@ -6,7 +6,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from unitrl.cli import main
-from unitrl.records import Problem, Sample, Score, read_records, write_records
+from unitrl.records import Problem, ResumableWriter, Sample, Score, read_records, write_records
+from unitrl.rm.cli import ScoreConfig, score_keys
 from unitrl.rm.prompt import encode, rm_prompt_text
 from unitrl.rm.scoring import RewardModelScorer
 
@@ -48,10 +49,15 @@ def test_score_cli_writes_scores_and_resumes(tmp_path, tiny_reward_dir):
     )
     assert [s.sample_id for s in scores] == [0, 1, 2]
     assert all(abs(s.score - d) < 1e-5 for s, d in zip(scores, direct))
-    # Resume: a partial file with one score; only the other two are computed.
+    # Resume: a partial file with one score under its content key; with one program per chunk only the
+    # other two are computed. The same id under another key (a changed program) would be scored again.
     (tmp_path / "scores.jsonl").unlink()
-    write_records(tmp_path / "scores.jsonl.partial", [Score("t/0", 0, 123.0, "x")])
-    main(args)
+    cfg = ScoreConfig(model=str(tiny_reward_dir), max_length=1024)
+    [key] = score_keys(cfg, {"t/0": PROBLEM}, [Sample("t/0", 0, solution=PROGRAMS[0])])
+    writer = ResumableWriter(tmp_path / "scores.jsonl", key_fields=("task_id", "sample_id"))
+    writer.write(Score("t/0", 0, 123.0, "x"), key)
+    writer.close()
+    main([*args, "--chunk", "1"])
     again = read_records(tmp_path / "scores.jsonl", Score)
     assert again[0].score == 123.0 and abs(again[2].score - direct[2]) < 1e-5
 

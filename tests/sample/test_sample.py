@@ -7,8 +7,8 @@ import json
 from openai_server import OpenAIServer, Reply, by_substring
 
 from unitrl.cli import main
-from unitrl.records import Problem, read_samples, write_records
-from unitrl.sample.cli import SampleConfig, run_sample
+from unitrl.records import Problem, ResumableWriter, read_samples, write_records
+from unitrl.sample.cli import SampleConfig, run_sample, sample_keys
 
 PROBLEMS = [
     Problem("t/0", 'def add(a, b):\n    """Return a + b."""\n', "add", ["assert add(1, 2) == 3"]),
@@ -39,15 +39,19 @@ def test_hf_sampling_writes_samples_and_resumes(tmp_path, tiny_policy_dir):
     assert len(greedy) == 2 and all(s.meta["temperature"] == 0.0 for s in greedy)
     assert samples[0].meta["model"] == str(tiny_policy_dir) and samples[0].meta["backend"] == "hf"
 
-    # A crash after three rows: only the partial file remains. The rerun keeps those rows as they are.
+    # A crash after three rows: only the partial file remains, as the writer left it (content keys
+    # beside each row, a torn last line). The rerun keeps those rows and makes the same five others.
     lines = (tmp_path / "s.jsonl").read_text().splitlines(keepends=True)
     (tmp_path / "s.jsonl").unlink()
-    (tmp_path / "s.jsonl.partial").write_text(
-        "".join(lines[:3]) + '{"task_id": "t/1", "sam'
-    )  # torn last line
+    keys = sample_keys(cfg, PROBLEMS)
+    writer = ResumableWriter(tmp_path / "s.jsonl", key_fields=("task_id", "sample_id"))
+    for row in map(json.loads, lines[:3]):
+        writer.write(row, keys[(row["task_id"], str(row["sample_id"]))])
+    writer.close()
+    with open(tmp_path / "s.jsonl.partial", "a") as fh:
+        fh.write('{"__resume__": {"id": ["t/1", "0"], "ke')  # torn last line
     assert run_sample(cfg)["new"] == 5
-    again = (tmp_path / "s.jsonl").read_text().splitlines(keepends=True)
-    assert again[:3] == lines[:3] and len(again) == 8
+    assert (tmp_path / "s.jsonl").read_text().splitlines(keepends=True) == lines  # per-sample seeds
     assert not (tmp_path / "s.jsonl.partial").exists()
     # A finished file is not redone; a larger -n only adds the new ids.
     assert run_sample(cfg)["new"] == 0

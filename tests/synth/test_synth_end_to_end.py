@@ -18,7 +18,7 @@ def test_mine_synth_export_end_to_end(tmp_path, sandbox):
     summary = run_synth(SynthConfig(problems=str(mined), out=str(out), n_tests=20, mutants=8))
     problems = read_problems(out)
     assert len(problems) >= 8 and summary["problems_out"] == len(problems)
-    assert all(5 <= len(p.tests) <= 20 for p in problems)
+    assert all(5 <= len(p.tests) <= 20 + p.meta["synth"]["n_guided"] for p in problems)
     results = grade_programs(sandbox, [(p, p.reference, "reference") for p in problems])
     assert all(r.passed for r in results), [(r.task_id, r.status) for r in results if not r.passed]
     on_disk = json.loads((tmp_path / "synth.jsonl.summary.json").read_text())

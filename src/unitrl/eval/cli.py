@@ -1,6 +1,6 @@
 """`unitrl eval` (pass@k of samples on HumanEval or any problems file) and `unitrl import` (benchmark files
-to problems). Grading goes through the sandbox (`unitrl.sandbox.grade.grade_samples`); the per-sample
-results, a summary and the resolved config are written atomically into the output folder.
+to problems). Grading goes through the sandbox, resumable like `exec` (`unitrl.sandbox.cli.grade_resumable`);
+the per-sample results, a summary and the resolved config are written atomically into the output folder.
 """
 
 from __future__ import annotations
@@ -34,11 +34,21 @@ class EvalConfig:
     )
     problems: str | None = field(default=None, metadata={"help": "problems JSONL (overrides the benchmark)"})
     samples: str | None = field(default=None, metadata={"help": "samples JSONL (completion or solution)"})
-    out_dir: str = field(default="runs/eval", metadata={"help": "folder for results.jsonl and summary.json"})
-    k: list[int] = field(default_factory=lambda: [1, 10, 100], metadata={"help": "k of pass@k (repeatable)"})
-    workers: int = field(default=0, metadata={"help": "sandbox workers (0 = one per CPU core)"})
-    timeout: float = field(default=3.0, metadata={"help": "CPU seconds per test"})
-    memory_mb: int = field(default=1024, metadata={"help": "memory limit per program"})
+    out_dir: str = field(
+        default="runs/eval", metadata={"help": "folder for results.jsonl and summary.json", "path": "out_dir"}
+    )
+    k: list[int] = field(
+        default_factory=lambda: [1, 10, 100], metadata={"help": "k of pass@k (repeatable)", "min": 1}
+    )
+    workers: int = field(
+        default=0, metadata={"help": "sandbox workers (0 = one per CPU core)", "min": 0, "max": 1024}
+    )
+    timeout: float = field(
+        default=3.0, metadata={"help": "CPU seconds per test", "min": 0, "min_exclusive": True, "max": 86400}
+    )
+    memory_mb: int = field(
+        default=1024, metadata={"help": "memory limit per program", "min": 16, "max": 4194304}
+    )
     require_isolation: bool = field(default=False, metadata={"help": "refuse to run without namespaces"})
 
 
@@ -51,7 +61,7 @@ class ImportConfig:
     input: str | None = field(
         default=None, metadata={"help": "the benchmark's file (--in); JSONL or Parquet"}
     )
-    out: str | None = field(default=None, metadata={"help": "problems JSONL to write"})
+    out: str | None = field(default=None, metadata={"help": "problems JSONL to write", "path": "out_file"})
 
 
 # ---------------------------------------------------------------------------------------------- eval
@@ -81,14 +91,19 @@ def check_samples(samples: list[Sample], problems: dict[str, Problem], path: str
         raise UserError(f"{len(unknown)} task_id(s) not among the problems, e.g. {unknown[0]!r}", path=path)
 
 
+EVAL_CHUNK = 512  # samples graded between checkpoints of results.jsonl.partial
+
+
 def grade_with_progress(
     samples: list[Sample], problems: dict[str, Problem], cfg: EvalConfig
 ) -> tuple[list[Result], dict]:
-    """Grade every sample in the sandbox behind a progress bar; also returns the active isolation layers."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    """Grade every sample into `<out_dir>/results.jsonl` (resumable: an interrupted run picks up the
+    unchanged results from `results.jsonl.partial`); also returns the active isolation layers."""
+    from rich.console import Console
 
-    from unitrl.sandbox import Sandbox, SandboxConfig
-    from unitrl.sandbox.grade import grade_samples
+    from unitrl.records import record_from_dict
+    from unitrl.sandbox import SandboxConfig
+    from unitrl.sandbox.cli import grade_resumable
 
     sandbox_cfg = SandboxConfig(
         workers=cfg.workers,
@@ -96,16 +111,9 @@ def grade_with_progress(
         memory_mb=cfg.memory_mb,
         require_isolation=cfg.require_isolation,
     )
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Sandbox(sandbox_cfg) as sandbox, Progress(*columns, transient=True) as bar:
-        task = bar.add_task("grading", total=len(samples))
-        results = grade_samples(sandbox, problems, samples, progress=lambda n: bar.advance(task, n))
-        return results, dict(sandbox.layers)
+    out = Path(cfg.out_dir) / "results.jsonl"
+    rows, _, layers = grade_resumable(sandbox_cfg, problems, samples, out, EVAL_CHUNK, Console(stderr=True))
+    return [record_from_dict(Result, r) for r in rows], layers
 
 
 def summarize(
@@ -166,7 +174,6 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
     summary = summarize(name, results, cfg.k, seconds, len(problems), layers)
     out_dir = Path(cfg.out_dir)
-    write_records(out_dir / "results.jsonl", results)
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     save_config(cfg, out_dir)
     print_summary(summary, out_dir)

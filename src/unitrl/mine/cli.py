@@ -23,19 +23,34 @@ from unitrl.errors import UserError
 @dataclass
 class MineConfig:
     paths: list[str] = field(default_factory=list, metadata={"positional": True})
-    out: str = field(default="problems.jsonl", metadata={"help": "output problems file"})
-    limit: int = field(default=0, metadata={"help": "stop after this many problems (0: all)"})
-    seed: int = field(default=0, metadata={"help": "order in which files are visited when --limit is set"})
+    out: str = field(default="problems.jsonl", metadata={"help": "output problems file", "path": "out_file"})
+    limit: int = field(default=0, metadata={"help": "stop after this many problems (0: all)", "min": 0})
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "order in which files are visited when --limit is set",
+            "min": 0,
+            "max": 4294967295,
+        },
+    )
     require_docstring: bool = field(default=True, metadata={"help": "drop functions without a docstring"})
-    max_lines: int = field(default=60, metadata={"help": "drop longer functions"})
+    max_lines: int = field(default=60, metadata={"help": "drop longer functions", "min": 1})
     dynamic: bool = field(
         default=True, metadata={"help": "run candidates in the sandbox (determinism check)"}
     )
     n_inputs: int = field(
-        default=12, metadata={"help": "generated inputs per candidate in the dynamic check"}
+        default=12, metadata={"help": "generated inputs per candidate in the dynamic check", "min": 1}
     )
-    workers: int = field(default=2, metadata={"help": "sandbox workers"})
-    timeout: float = field(default=1.0, metadata={"help": "seconds per call in the dynamic check"})
+    workers: int = field(default=2, metadata={"help": "sandbox workers", "min": 0, "max": 1024})
+    timeout: float = field(
+        default=1.0,
+        metadata={
+            "help": "seconds per call in the dynamic check",
+            "min": 0,
+            "min_exclusive": True,
+            "max": 86400,
+        },
+    )
 
 
 def dynamic_check(
@@ -75,10 +90,11 @@ def extract_all(cfg: MineConfig) -> tuple[list, Counter, int]:
     from unitrl.mine.dedup import dedup
     from unitrl.mine.extract import extract_problems
 
-    sources = list(iter_sources(cfg.paths))
+    dropped: Counter = Counter()
+    sources = list(iter_sources(cfg.paths, skipped=dropped))
     if cfg.limit:
         random.Random(cfg.seed).shuffle(sources)
-    candidates, dropped = [], Counter()
+    candidates = []
     for src in sources:
         ex = extract_problems(src, cfg.require_docstring, cfg.max_lines)
         candidates += ex.problems

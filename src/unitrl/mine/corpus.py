@@ -4,13 +4,15 @@ With no path the corpus is the running interpreter's standard library (`sysconfi
 real, reviewed code present on every machine, minus test suites, GUI and packaging folders. Snippet files
 are JSONL or Parquet rows with a `content` (stack-dedup-python-fns) or `response` (Magicoder) field,
 or AceCode rows (whose best inference is the code); markdown fences are stripped and lines starting
-with `print` removed, as ACECODER does with its seeds.
+with `print` removed, as ACECODER does with its seeds. A row with no code (an AceCode row without a
+passing inference, a row of other fields) is skipped and counted, never the end of the run.
 """
 
 from __future__ import annotations
 
 import re
 import sysconfig
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,17 +79,19 @@ def snippet_text(row: dict) -> str | None:
     for f in SNIPPET_FIELDS:
         if isinstance(row.get(f), str):
             return row[f]
-    for inf in row.get("inferences") or []:  # an AceCode row: its verified program
+    inferences = row.get("inferences")
+    for inf in inferences if isinstance(inferences, list) else []:  # an AceCode row: its verified program
         if isinstance(inf, dict) and inf.get("pass_rate") == 1.0 and isinstance(inf.get("completion"), str):
             return inf["completion"]
     return None
 
 
-def _snippets(path: Path) -> Iterator[SourceFile]:
+def _snippets(path: Path, skipped: Counter) -> Iterator[SourceFile]:
     for line, row in iter_json_lines(path):
         text = snippet_text(row) if isinstance(row, dict) else None
         if text is None:
-            raise UserError(f"row has no {' or '.join(SNIPPET_FIELDS)} field", path=str(path), line=line)
+            skipped["snippet-row-without-code"] += 1
+            continue
         yield SourceFile(f"{path.stem}.{line}", f"{path}:{line}", clean_snippet(text))
 
 
@@ -98,8 +102,10 @@ def read_file(path: Path) -> str | None:
         return None
 
 
-def iter_sources(paths: list[str]) -> Iterator[SourceFile]:
-    """Every source file of the corpus, in a stable order (the stdlib when `paths` is empty)."""
+def iter_sources(paths: list[str], skipped: Counter | None = None) -> Iterator[SourceFile]:
+    """Every source file of the corpus, in a stable order (the stdlib when `paths` is empty). Snippet
+    rows without code are counted in `skipped` (by reason) and left out."""
+    skipped = Counter() if skipped is None else skipped
     if not paths:
         root = stdlib_root()
         for f in _py_files(root, STDLIB_SKIP):
@@ -121,6 +127,6 @@ def iter_sources(paths: list[str]) -> Iterator[SourceFile]:
             if text is not None:
                 yield SourceFile(path.stem, str(path), text)
         elif path.suffix in (".jsonl", ".json", ".gz", ".parquet"):
-            yield from _snippets(path)
+            yield from _snippets(path, skipped)
         else:
             raise UserError("expected a folder, a .py file, or a .jsonl/.parquet file of snippets", path=raw)

@@ -14,14 +14,23 @@ from unitrl.errors import UserError
 @dataclass
 class TinyModelConfig:
     out: str = field(default="", metadata={"help": "Folder to write the model and tokenizer into."})
-    kind: str = field(default="policy", metadata={"help": "policy (causal LM) or reward (scalar head)."})
+    kind: str = field(
+        default="policy",
+        metadata={"help": "policy (causal LM) or reward (scalar head).", "choices": ("policy", "reward")},
+    )
     corpus: str = field(
         default="", metadata={"help": "Folder of .py files for the tokenizer (default: stdlib slice)."}
     )
-    vocab_size: int = field(default=2048, metadata={"help": "BPE vocabulary size."})
-    hidden_size: int = field(default=64, metadata={"help": "Hidden width."})
-    num_layers: int = field(default=2, metadata={"help": "Transformer layers."})
-    seed: int = field(default=0, metadata={"help": "Seed for the random weights."})
+    vocab_size: int = field(
+        default=2048, metadata={"help": "BPE vocabulary size.", "min": 260, "max": 1000000}
+    )
+    hidden_size: int = field(
+        default=64, metadata={"help": "Hidden width.", "min": 16, "max": 8192, "multiple_of": 16}
+    )
+    num_layers: int = field(default=2, metadata={"help": "Transformer layers.", "min": 1, "max": 64})
+    seed: int = field(
+        default=0, metadata={"help": "Seed for the random weights.", "min": 0, "max": 4294967295}
+    )
 
 
 def read_corpus(folder: str) -> list[str]:

@@ -19,10 +19,16 @@ from unitrl.config import save_config
 
 @dataclass
 class DemoConfig:
-    out_dir: str = field(default="runs/demo", metadata={"help": "run directory"})
-    workers: int = field(default=0, metadata={"help": "sandbox workers (0 = one per core)"})
-    wrong_per_task: int = field(default=4, metadata={"help": "known-wrong programs per HumanEval task"})
-    timeout: float = field(default=3.0, metadata={"help": "CPU seconds per test"})
+    out_dir: str = field(default="runs/demo", metadata={"help": "run directory", "path": "out_dir"})
+    workers: int = field(
+        default=0, metadata={"help": "sandbox workers (0 = one per core)", "min": 0, "max": 1024}
+    )
+    wrong_per_task: int = field(
+        default=4, metadata={"help": "known-wrong programs per HumanEval task", "min": 0}
+    )
+    timeout: float = field(
+        default=3.0, metadata={"help": "CPU seconds per test", "min": 0, "min_exclusive": True, "max": 86400}
+    )
 
 
 def run_demo(cfg: DemoConfig) -> dict:

@@ -39,53 +39,76 @@ STAGES = [
 
 @dataclass
 class PipelineConfig:
-    out_dir: str = "runs/default"
-    seed: int = 0
-    workers: int = 0
+    out_dir: str = field(default="runs/default", metadata={"path": "out_dir"})
+    seed: int = field(default=0, metadata={"min": 0, "max": 4294967295})
+    workers: int = field(default=0, metadata={"min": 0, "max": 1024})
     # Policy: "curriculum" builds and warm-starts the tiny local model; otherwise a hub id or local path.
-    policy: str = "curriculum"
-    reward_base: str = "tiny"  # "tiny" builds a local reward model; otherwise a hub id or local path
+    policy: str = field(
+        default="curriculum",
+        metadata={
+            "help": "curriculum (build and warm-start the tiny policy) or a model: hub id or local path"
+        },
+    )
+    reward_base: str = field(
+        default="tiny",
+        metadata={"help": "tiny (build a local reward model) or a model: hub id or local path"},
+    )
     # Problems that feed sample/pairs/RM/RL, and held-out problems for the final eval ("" = the curriculum's).
     train_problems: str = ""
     eval_problems: str = ""
     sections: dict[str, dict] = field(default_factory=dict)  # per-stage overrides from the YAML
 
 
-def load_pipeline(path: str | None, out_dir: str | None) -> PipelineConfig:
-    import yaml
+# Each stage's config class ("module:Class"), to check a YAML section before any stage runs.
+STAGE_CONFIGS = {
+    "humaneval": "unitrl.pipeline.demo:DemoConfig",
+    "mine": "unitrl.mine.cli:MineConfig",
+    "synth": "unitrl.synth.cli:SynthConfig",
+    "curriculum": "unitrl.pipeline.steps:CurriculumConfig",
+    "policy": "unitrl.pipeline.steps:PolicyConfig",
+    "sample": "unitrl.sample.cli:SampleConfig",
+    "exec": "unitrl.sandbox.cli:ExecConfig",
+    "pairs": "unitrl.prefs.cli:PairsConfig",
+    "reward_model": "unitrl.pipeline.steps:RewardBaseConfig",
+    "train_rm": "unitrl.rm.train:TrainRMConfig",
+    "score": "unitrl.rm.cli:ScoreConfig",
+    "bon": "unitrl.rm.cli:BonConfig",
+    "rl": "unitrl.rl.config:RLConfig",
+    "final_sample": "unitrl.sample.cli:SampleConfig",
+    "eval": "unitrl.eval.cli:EvalConfig",
+}
 
-    raw: dict[str, Any] = {}
-    if path:
-        p = Path(path)
-        if not p.exists():
-            raise UserError("pipeline config not found", path=path)
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise UserError(f"malformed YAML: {exc}", path=path) from None
-        if not isinstance(raw, dict):
-            raise UserError("expected a mapping", path=path)
+
+def load_pipeline(path: str | None, out_dir: str | None) -> PipelineConfig:
+    """The pipeline config; every top-level option and every stage section is checked here (keys, types,
+    ranges: unitrl.config), so a bad YAML fails before any stage runs, naming the file, line and key."""
+    import importlib
+
+    from unitrl.config import check_values, read_yaml
+
+    raw, lines = read_yaml(path) if path else ({}, {})
     top = {f.name for f in dataclasses.fields(PipelineConfig)} - {"sections"}
-    cfg = PipelineConfig(**{k: v for k, v in raw.items() if k in top})
-    cfg.sections = {k: v for k, v in raw.items() if k not in top}
+    given = {k: v for k, v in raw.items() if k in top}
+    cfg = PipelineConfig(**check_values(PipelineConfig, given, path=path, lines=lines))
+    cfg.sections = {str(k): v for k, v in raw.items() if k not in top}
     for name, section in cfg.sections.items():
+        where = {"path": path, "line": lines.get(name), "field": name}
         if name not in STAGES:
-            raise UserError(f"unknown stage or option (stages: {', '.join(STAGES)})", path=path, field=name)
+            raise UserError(f"unknown stage or option (stages: {', '.join(STAGES)})", **where)
         if not isinstance(section, dict):
-            raise UserError("a stage section must be a mapping of option names", path=path, field=name)
+            raise UserError("a stage section must be a mapping of option names", **where)
+        module, cls = STAGE_CONFIGS[name].split(":")
+        config_cls = getattr(importlib.import_module(module), cls)
+        check_values(config_cls, section, path=path, prefix=f"{name}.", lines=lines)
     if out_dir:
         cfg.out_dir = out_dir
     return cfg
 
 
 def _config(cls: type, defaults: dict, section: dict, stage: str) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(section) - names)
-    if unknown:
-        raise UserError(
-            f"unknown option for stage {stage} (known: {', '.join(sorted(names))})", field=unknown[0]
-        )
-    return cls(**{**defaults, **section})
+    from unitrl.config import build_config
+
+    return build_config(cls, {**defaults, **section}, prefix=f"{stage}.")
 
 
 def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:

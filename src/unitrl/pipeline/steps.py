@@ -13,12 +13,12 @@ from unitrl.records import read_problems, write_text_atomic
 
 @dataclass
 class CurriculumConfig:
-    out_dir: str = "runs/default/curriculum"
-    n_train: int = 3000
-    n_rl: int = 600
-    n_heldout: int = 200
-    seed: int = 0
-    workers: int = 0
+    out_dir: str = field(default="runs/default/curriculum", metadata={"path": "out_dir"})
+    n_train: int = field(default=3000, metadata={"min": 1})
+    n_rl: int = field(default=600, metadata={"min": 1})
+    n_heldout: int = field(default=200, metadata={"min": 1})
+    seed: int = field(default=0, metadata={"min": 0, "max": 4294967295})
+    workers: int = field(default=0, metadata={"min": 0, "max": 1024})
 
 
 def run_curriculum(cfg: CurriculumConfig) -> dict:
@@ -35,14 +35,14 @@ def run_curriculum(cfg: CurriculumConfig) -> dict:
 @dataclass
 class PolicyConfig:
     train: str = ""
-    out_dir: str = "runs/default/models/policy"
+    out_dir: str = field(default="runs/default/models/policy", metadata={"path": "out_dir"})
     reward_out_dir: str = ""
-    steps: int = 300
-    batch_size: int = 64
-    lr: float = 1e-3
-    noise: float = 0.4
-    max_seconds: float = 180.0
-    seed: int = 0
+    steps: int = field(default=300, metadata={"min": 1})
+    batch_size: int = field(default=64, metadata={"min": 1})
+    lr: float = field(default=1e-3, metadata={"min": 0, "min_exclusive": True})
+    noise: float = field(default=0.4, metadata={"min": 0, "max": 1})
+    max_seconds: float = field(default=180.0, metadata={"min": 0, "min_exclusive": True})
+    seed: int = field(default=0, metadata={"min": 0, "max": 4294967295})
 
 
 def run_policy(cfg: PolicyConfig) -> dict:
@@ -68,9 +68,9 @@ def run_policy(cfg: PolicyConfig) -> dict:
 
 @dataclass
 class RewardBaseConfig:
-    out_dir: str = "runs/default/models/reward-base"
+    out_dir: str = field(default="runs/default/models/reward-base", metadata={"path": "out_dir"})
     corpus: list[str] = field(default_factory=list)  # problems files whose references train the tokenizer
-    seed: int = 0
+    seed: int = field(default=0, metadata={"min": 0, "max": 4294967295})
 
 
 def run_reward_base(cfg: RewardBaseConfig) -> dict:

@@ -20,21 +20,31 @@ class PairsConfig:
     problems: str = field(default="", metadata={"help": "Problems file."})
     samples: str = field(default="", metadata={"help": "Samples file."})
     results: str = field(default="", metadata={"help": "Exec results file."})
-    out: str = field(default="", metadata={"help": "Pairs file to write."})
-    min_chosen: float = field(default=0.8, metadata={"help": "pass(chosen) >= this."})
-    min_gap: float = field(default=0.4, metadata={"help": "pass(chosen) - pass(rejected) >= this."})
-    min_rejected: float = field(default=0.0, metadata={"help": "pass(rejected) > this (strict)."})
+    out: str = field(default="", metadata={"help": "Pairs file to write.", "path": "out_file"})
+    min_chosen: float = field(default=0.8, metadata={"help": "pass(chosen) >= this.", "min": 0, "max": 1})
+    min_gap: float = field(
+        default=0.4, metadata={"help": "pass(chosen) - pass(rejected) >= this.", "min": 0, "max": 1}
+    )
+    min_rejected: float = field(
+        default=0.0, metadata={"help": "pass(rejected) > this (strict).", "min": 0, "max": 1}
+    )
     strict: bool = field(default=False, metadata={"help": "Use the paper's strict > for chosen and gap."})
-    max_per_task: int = field(default=0, metadata={"help": "Cap pairs per question (0: no cap)."})
-    format: str = field(default="unitrl", metadata={"help": "unitrl (records.Pair) or acecode."})
-    seed: int = field(default=0, metadata={"help": "Seed for the per-question cap."})
+    max_per_task: int = field(default=0, metadata={"help": "Cap pairs per question (0: no cap).", "min": 0})
+    format: str = field(
+        default="unitrl", metadata={"help": "unitrl (records.Pair) or acecode.", "choices": PAIR_FORMATS}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "Seed for the per-question cap.", "min": 0, "max": 4294967295}
+    )
 
 
 @dataclass
 class SelectHardConfig:
     problems: str = field(default="", metadata={"help": "Problems file."})
     results: str = field(default="", metadata={"help": "Exec results file."})
-    out: str = field(default="", metadata={"help": "Problems file to write (the hard subset)."})
+    out: str = field(
+        default="", metadata={"help": "Problems file to write (the hard subset).", "path": "out_file"}
+    )
     samples: str = field(default="", metadata={"help": "Samples file (optional: drops greedy samples)."})
 
 

@@ -87,10 +87,10 @@ def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
     """Run RL as configured; returns summary metrics (also written to RUN_DIR/summary.json)."""
     check_config(cfg)
     run_dir = Path(cfg.out)
+    problems = read_problems(cfg.problems)  # bad input fails before anything is written
+    eval_problems = read_problems(cfg.eval_problems) if cfg.eval_problems else []
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir)
-    problems = read_problems(cfg.problems)
-    eval_problems = read_problems(cfg.eval_problems) if cfg.eval_problems else []
     eval_problems = eval_problems[: cfg.eval_limit] if cfg.eval_limit else eval_problems
     terms = parse_reward_spec(cfg.reward)
     if cfg.threads:

@@ -29,29 +29,47 @@ class TrainRMConfig:
         default="", metadata={"help": "Base model: hub id or local folder (causal LM or classifier)."}
     )
     out: str = field(
-        default="", metadata={"help": "Run folder: the trained model, config, metrics, loss curve."}
+        default="",
+        metadata={"help": "Run folder: the trained model, config, metrics, loss curve.", "path": "out_dir"},
     )
     lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    epochs: float = field(default=1.0, metadata={"help": "Passes over the training pairs."})
-    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (ACECODER 7B: 1e-5)."})
-    batch_size: int = field(default=8, metadata={"help": "Pairs per device step."})
-    grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "Warmup fraction (cosine schedule)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank.", "min": 1})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha.", "min": 1})
+    epochs: float = field(
+        default=1.0, metadata={"help": "Passes over the training pairs.", "min": 0, "min_exclusive": True}
+    )
+    learning_rate: float = field(
+        default=1e-4,
+        metadata={"help": "Peak learning rate (ACECODER 7B: 1e-5).", "min": 0, "min_exclusive": True},
+    )
+    batch_size: int = field(default=8, metadata={"help": "Pairs per device step.", "min": 1})
+    grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps.", "min": 1})
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "Warmup fraction (cosine schedule).", "min": 0, "max": 1}
+    )
     max_length: int = field(
-        default=1024, metadata={"help": "Tokens per input; longer inputs keep their end."}
+        default=1024, metadata={"help": "Tokens per input; longer inputs keep their end.", "min": 8}
     )
     use_margin: bool = field(
         default=False, metadata={"help": "Subtract the pass-rate gap inside the sigmoid."}
     )
     center_rewards: float = field(
-        default=0.0, metadata={"help": "Centering coefficient (0: off; 0.01 typical)."}
+        default=0.0, metadata={"help": "Centering coefficient (0: off; 0.01 typical).", "min": 0}
     )
-    eval_fraction: float = field(default=0.1, metadata={"help": "Fraction of questions held out."})
+    eval_fraction: float = field(
+        default=0.1,
+        metadata={"help": "Fraction of questions held out.", "min": 0, "max": 1, "max_exclusive": True},
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
-    seed: int = field(default=0, metadata={"help": "Seed for the split, init of the head and data order."})
-    logging_steps: int = field(default=5, metadata={"help": "Log the loss every N steps."})
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "Seed for the split, init of the head and data order.",
+            "min": 0,
+            "max": 4294967295,
+        },
+    )
+    logging_steps: int = field(default=5, metadata={"help": "Log the loss every N steps.", "min": 1})
 
 
 def split_by_task(pairs: list[Pair], eval_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:

@@ -21,24 +21,39 @@ class SampleConfig:
     model: str = field(
         default="", metadata={"help": "Hub id or local folder (served model name for openai)."}
     )
-    out: str = field(default="", metadata={"help": "Samples file to write (JSONL)."})
-    backend: str = field(default="hf", metadata={"help": "hf, vllm or openai."})
-    n: int = field(default=16, metadata={"help": "Samples per problem.", "short": "-n"})
-    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature."})
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling top-p."})
-    max_new_tokens: int = field(default=512, metadata={"help": "Tokens generated per sample at most."})
+    out: str = field(default="", metadata={"help": "Samples file to write (JSONL).", "path": "out_file"})
+    backend: str = field(
+        default="hf", metadata={"help": "hf, vllm or openai.", "choices": ("hf", "vllm", "openai")}
+    )
+    n: int = field(default=16, metadata={"help": "Samples per problem.", "short": "-n", "min": 0})
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature.", "min": 0, "max": 100})
+    top_p: float = field(
+        default=1.0, metadata={"help": "Nucleus sampling top-p.", "min": 0, "min_exclusive": True, "max": 1}
+    )
+    max_new_tokens: int = field(
+        default=512, metadata={"help": "Tokens generated per sample at most.", "min": 1}
+    )
     greedy: bool = field(default=False, metadata={"help": "Also write one greedy sample per problem."})
-    prompt_format: str = field(default="auto", metadata={"help": "auto, chat or completion."})
-    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+    prompt_format: str = field(
+        default="auto",
+        metadata={"help": "auto, chat or completion.", "choices": ("auto", "chat", "completion")},
+    )
+    seed: int = field(default=0, metadata={"help": "Sampling seed.", "min": 0, "max": 4294967295})
     device: str = field(default="auto", metadata={"help": "hf backend: auto, cpu, cuda, cuda:1, ..."})
-    batch_size: int = field(default=16, metadata={"help": "hf backend: sequences per generate call."})
-    prompts_per_call: int = field(default=0, metadata={"help": "Prompts per backend call (0: automatic)."})
+    batch_size: int = field(
+        default=16, metadata={"help": "hf backend: sequences per generate call.", "min": 1}
+    )
+    prompts_per_call: int = field(
+        default=0, metadata={"help": "Prompts per backend call (0: automatic).", "min": 0}
+    )
     base_url: str = field(default="", metadata={"help": "openai backend: endpoint URL."})
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "openai backend: key variable."})
-    concurrency: int = field(default=8, metadata={"help": "openai backend: requests in flight."})
+    concurrency: int = field(
+        default=8, metadata={"help": "openai backend: requests in flight.", "min": 1, "max": 1024}
+    )
     cache_dir: str = field(default="", metadata={"help": "openai backend: response cache folder."})
-    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend: GPUs per model."})
-    limit: int = field(default=0, metadata={"help": "Only the first N problems (0: all)."})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend: GPUs per model.", "min": 1})
+    limit: int = field(default=0, metadata={"help": "Only the first N problems (0: all).", "min": 0})
 
 
 def check_config(cfg: SampleConfig) -> None:
@@ -64,14 +79,62 @@ def auto_prompts_per_call(cfg: SampleConfig) -> int:
     )
 
 
+def sample_keys(cfg: SampleConfig, problems: list) -> dict[tuple[str, str], str]:
+    """(task_id, sample_id) -> content key: the problem's prompt material, the model and every setting
+    that changes the text (the prompt format is resolved from the model, which is in the key)."""
+    from unitrl.models.prompts import first_test
+    from unitrl.records import content_key
+    from unitrl.sample.sampler import GREEDY_ID
+
+    fixed = {name: getattr(cfg, name) for name in ("model", "backend", "max_new_tokens", "prompt_format")}
+    sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed}  # greedy ignores these
+    keys = {}
+    for p in problems:
+        prompt = content_key(p.prompt, first_test(p), fixed)
+        for i in range(cfg.n):
+            keys[(p.task_id, str(i))] = content_key("sample", p.task_id, str(i), prompt, sampling)
+        if cfg.greedy:
+            keys[(p.task_id, GREEDY_ID)] = content_key("greedy", p.task_id, prompt)
+    return keys
+
+
+def complete_units(reused: set[tuple], info: dict[tuple, dict]) -> set[tuple]:
+    """Reused ids whose whole unit (the samples one request made together) is reused: a unit cut by a
+    kill is asked again as a whole, so the request, and with it the answer, is the same as before."""
+    return {i for i in reused if all((i[0], str(u)) in reused for u in info.get(i, {}).get("unit", []))}
+
+
+def generate_batch(backend, cfg: SampleConfig, batch: list, fmt: str) -> list[list[str]]:
+    """Texts per item of one batch. hf: one seeded random stream per sample; others: one seed per call."""
+    from unitrl.models.prompts import build_prompt
+    from unitrl.sample.sampler import batch_seed, sample_seed
+    from unitrl.sample.seeded import generate_rows
+
+    greedy = batch[0].greedy
+    temperature, top_p = (0.0, 1.0) if greedy else (cfg.temperature, cfg.top_p)
+    if backend.name != "hf":
+        prompts = [build_prompt(item.problem, fmt) for item in batch]
+        n = len(batch[0].sample_ids)
+        seed = batch_seed(cfg.seed, batch)
+        return backend.generate(prompts, n, temperature, top_p, cfg.max_new_tokens, seed)
+    rows = [(build_prompt(item.problem, fmt), sample_seed(cfg.seed, item.problem.task_id, i))
+            for item in batch for i in item.sample_ids]  # fmt: skip
+    texts = generate_rows(backend, rows, temperature, top_p, cfg.max_new_tokens)
+    out, at = [], 0
+    for item in batch:
+        out.append(texts[at : at + len(item.sample_ids)])
+        at += len(item.sample_ids)
+    return out
+
+
 def run_sample(cfg: SampleConfig) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from unitrl.models.backends import make_backend
-    from unitrl.models.prompts import build_prompt, resolve_format
+    from unitrl.models.prompts import resolve_format
     from unitrl.records import ResumableWriter, read_problems
-    from unitrl.sample.sampler import GREEDY_ID, batch_seed, batch_work, make_samples, plan_work
+    from unitrl.sample.sampler import batch_work, make_samples, plan_work
 
     console = Console(stderr=True)
     check_config(cfg)
@@ -79,13 +142,15 @@ def run_sample(cfg: SampleConfig) -> dict:
     if cfg.limit:
         problems = problems[: cfg.limit]
 
-    # 1. What is left to do (a rerun skips the (task, sample) pairs already written).
+    # 1. What is left to do: a rerun skips the samples already written from the same prompt and settings.
     writer = ResumableWriter(cfg.out, key_fields=("task_id", "sample_id"), adopt_finished=True)
-    work = plan_work(problems, cfg.n, cfg.greedy, set(writer.done))
+    keys = sample_keys(cfg, problems)
+    done = complete_units(writer.resume(keys), writer.info)
+    if note := writer.resume_note(len(keys), "samples"):
+        console.print(note)
+    work = plan_work(problems, cfg.n, cfg.greedy, done)
     todo = sum(len(item.sample_ids) for item in work)
-    order = [
-        (p.task_id, str(i)) for p in problems for i in [*range(cfg.n), *([GREEDY_ID] if cfg.greedy else [])]
-    ]
+    order = list(keys)
     if todo == 0:
         writer.finish(order)
         console.print(f"[green]sample:[/] nothing to do, {len(order)} samples already in {cfg.out}")
@@ -108,19 +173,13 @@ def run_sample(cfg: SampleConfig) -> dict:
         bar = progress.add_task("sample", total=todo)
         for batch in batch_work(work, auto_prompts_per_call(cfg)):
             greedy = batch[0].greedy
-            texts = backend.generate(
-                [build_prompt(item.problem, fmt) for item in batch],
-                n=len(batch[0].sample_ids),
-                temperature=0.0 if greedy else cfg.temperature,
-                top_p=1.0 if greedy else cfg.top_p,
-                max_new_tokens=cfg.max_new_tokens,
-                seed=batch_seed(cfg.seed, batch),
-            )
+            texts = generate_batch(backend, cfg, batch, fmt)
             for item, item_texts in zip(batch, texts):
+                unit = {"unit": [str(i) for i in item.sample_ids]}
                 for sample in make_samples(
                     item, item_texts, fmt, dict(meta, temperature=0.0) if greedy else meta
                 ):
-                    writer.write(sample)
+                    writer.write(sample, keys[(sample.task_id, str(sample.sample_id))], info=unit)
                 progress.advance(bar, len(item.sample_ids))
     rows = writer.finish(order)
 

@@ -2,7 +2,10 @@
 
 Sample ids are 0..n-1 per task; the optional greedy sample has id "greedy" and `meta["greedy"] = True`
 so best-of-N can report it apart from the sampled ones. A rerun skips every (task_id, sample_id) the
-resumable writer already holds.
+resumable writer holds with an unchanged content key. Seeds never depend on how work is batched: the hf
+backend seeds every sample from (seed, task_id, sample_id) (seeded.py); vllm and openai seed each
+request from (seed, its sample ids), one request per task, so what a task gets does not depend on which
+tasks share a call.
 """
 
 from __future__ import annotations
@@ -39,14 +42,14 @@ def plan_work(problems: list[Problem], n: int, greedy: bool, done: set[tuple[str
 
 
 def batch_work(items: list[WorkItem], prompts_per_call: int) -> list[list[WorkItem]]:
-    """Consecutive items grouped for one backend call: same number of samples and same decoding."""
+    """Consecutive items grouped for one backend call: the same sample ids and the same decoding."""
     batches: list[list[WorkItem]] = []
     for item in items:
         last = batches[-1] if batches else None
         if (
             last is not None
             and len(last) < prompts_per_call
-            and len(last[0].sample_ids) == len(item.sample_ids)
+            and last[0].sample_ids == item.sample_ids
             and last[0].greedy == item.greedy
         ):
             last.append(item)
@@ -56,9 +59,15 @@ def batch_work(items: list[WorkItem], prompts_per_call: int) -> list[list[WorkIt
 
 
 def batch_seed(seed: int, batch: list[WorkItem]) -> int:
-    """A seed that depends on the run seed and the batch's first task, not on how far a rerun got."""
-    first = batch[0]
-    return (seed * 1_000_003 + zlib.crc32(f"{first.problem.task_id}/{first.sample_ids[0]}".encode())) % 2**31
+    """The per-request seed of a vllm/openai call: the run seed and the sample ids every item of the
+    batch shares, not which tasks are in it (each task is its own request there)."""
+    ids = ",".join(map(str, batch[0].sample_ids))
+    return (seed * 1_000_003 + zlib.crc32(ids.encode())) % 2**31
+
+
+def sample_seed(seed: int, task_id: str, sample_id: int | str) -> int:
+    """The seed of one hf sample's own random stream."""
+    return (seed * 1_000_003 + zlib.crc32(f"{task_id}/{sample_id}".encode())) % 2**63
 
 
 def make_samples(item: WorkItem, texts: list[str], fmt: str, meta: dict[str, Any]) -> list[Sample]:

@@ -1,7 +1,8 @@
 """`unitrl exec` (score samples against problems' tests) and `unitrl doctor` (which isolation is active).
 
 `exec` reads problems and samples, grades them in the sandbox in chunks, appends finished results to
-`<out>.partial` (a rerun resumes there), and renames it to `<out>` when every sample is scored. It ends
+`<out>.partial` (a rerun reuses the results whose program, tests and limits are unchanged, and grades
+the rest), and renames it to `<out>` when every sample is scored. It ends
 with a summary table and a pass-rate histogram PNG beside the output.
 """
 
@@ -19,11 +20,13 @@ from unitrl.errors import UserError
 
 LAYER_TEXT = {
     "network": "network namespace: no interface up, no network at all",
-    "mount": "mount namespace + chroot: read-only system/Python dirs, private /tmp; caller's files invisible",
+    "mount": "mount namespace + pivot_root: read-only system/Python dirs, synthetic /etc, private /tmp",
     "pid": "PID namespace: everything a program leaves behind is killed and reaped",
     "ipc": "IPC + UTS namespaces",
     "uid": "children run as a spare unprivileged uid (we are root)",
     "user": "user namespace; children drop all capabilities",
+    "seccomp": "seccomp filter: ptrace, bpf, io_uring, keyctl, mount/namespace calls... denied",
+    "sysv_off": "SysV IPC switched off in the worker's IPC namespace",
 }
 
 
@@ -31,15 +34,24 @@ LAYER_TEXT = {
 class ExecConfig:
     problems: str = field(default="", metadata={"help": "problems JSONL (or .parquet)"})
     samples: str = field(default="", metadata={"help": "samples JSONL"})
-    out: str = field(default="results.jsonl", metadata={"help": "results JSONL to write"})
-    workers: int = field(default=0, metadata={"help": "sandbox workers (0 = one per core)"})
-    timeout: float = field(default=3.0, metadata={"help": "CPU seconds per test"})
-    memory_mb: int = field(default=1024, metadata={"help": "memory limit per program (MiB)"})
-    isolation: str = field(default="auto", metadata={"help": "auto | none (rlimits and process group only)"})
+    out: str = field(default="results.jsonl", metadata={"help": "results JSONL to write", "path": "out_file"})
+    workers: int = field(
+        default=0, metadata={"help": "sandbox workers (0 = one per core)", "min": 0, "max": 1024}
+    )
+    timeout: float = field(
+        default=3.0, metadata={"help": "CPU seconds per test", "min": 0, "min_exclusive": True, "max": 86400}
+    )
+    memory_mb: int = field(
+        default=1024, metadata={"help": "memory limit per program (MiB)", "min": 16, "max": 4194304}
+    )
+    isolation: str = field(
+        default="auto",
+        metadata={"help": "auto | none (rlimits and process group only)", "choices": ("auto", "none")},
+    )
     require_isolation: bool = field(
         default=False, metadata={"help": "refuse to run without network, mount and PID namespaces"}
     )
-    chunk: int = field(default=512, metadata={"help": "samples per resumable chunk"})
+    chunk: int = field(default=512, metadata={"help": "samples per resumable chunk", "min": 1})
     plot: bool = field(default=True, metadata={"help": "write a pass-rate histogram PNG"})
 
 
@@ -57,13 +69,66 @@ def sandbox_config(cfg: ExecConfig):
     )
 
 
-def run_exec(cfg: ExecConfig) -> list:
-    from rich.console import Console
+def grade_key(problem, sample, program: str, sandbox_cfg, _tests_key: dict | None = None) -> str:
+    """Everything a verdict depends on: ids, the program, the problem's tests and the grading limits.
+    `_tests_key` memoizes the problem part (hashing 20 tests once per problem, not once per sample)."""
+    from unitrl.records import content_key
+
+    memo = {} if _tests_key is None else _tests_key
+    tests = memo.get(problem.task_id)
+    if tests is None:
+        tests = memo[problem.task_id] = content_key(
+            problem.tests, problem.entry_point, problem.meta.get("float_tolerance")
+        )
+    limits = (sandbox_cfg.timeout, sandbox_cfg.memory_mb, sandbox_cfg.isolation)
+    return content_key("grade", problem.task_id, str(sample.sample_id), program, tests, limits)
+
+
+def grade_resumable(
+    sandbox_cfg, problems: dict, samples: list, out: str | Path, chunk: int, console
+) -> tuple[list[dict], int, dict]:
+    """Grade samples into `out` through `<out>.partial`: a result is reused only when its sample, problem
+    and limits are unchanged since the interrupted run; the rest are graded in chunks of `chunk`.
+    Returns (result rows in sample order, how many were graded now, the isolation layers)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from unitrl.records import Result, ResumableWriter, read_problems, read_samples, record_from_dict
+    from unitrl.records import ResumableWriter
     from unitrl.sandbox.grade import grade_samples
     from unitrl.sandbox.pool import Sandbox
+
+    writer = ResumableWriter(out, key_fields=("task_id", "sample_id"))
+    ids = [(s.task_id, str(s.sample_id)) for s in samples]
+    memo: dict = {}
+    keys = [
+        grade_key(problems[s.task_id], s, s.program(problems[s.task_id]), sandbox_cfg, memo) for s in samples
+    ]
+    reused = writer.resume(dict(zip(ids, keys)))
+    if note := writer.resume_note(len(samples), "results"):
+        console.print(note)
+    todo = [(s, k) for s, i, k in zip(samples, ids, keys) if i not in reused]
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    try:
+        with (
+            Sandbox(sandbox_cfg) as sb,
+            Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar,
+        ):
+            task = bar.add_task("grading", total=len(todo))
+            for start in range(0, len(todo), max(1, chunk)):
+                part = todo[start : start + max(1, chunk)]
+                results = grade_samples(sb, problems, [s for s, _ in part], lambda n: bar.advance(task, n))
+                for r, (_, key) in zip(results, part):
+                    writer.write(r, key)
+            layers = dict(sb.layers)
+        rows = writer.finish(ids)
+    finally:
+        writer.close()
+    return rows, len(todo), layers
+
+
+def run_exec(cfg: ExecConfig) -> list:
+    from rich.console import Console
+
+    from unitrl.records import Result, read_problems, read_samples, record_from_dict
 
     if not cfg.problems or not cfg.samples:
         raise UserError("both --problems and --samples are required")
@@ -75,38 +140,11 @@ def run_exec(cfg: ExecConfig) -> list:
                 f"task_id {s.task_id!r} is not in {cfg.problems}", path=cfg.samples, field="task_id"
             )
     console = Console(stderr=True)
-    writer = ResumableWriter(cfg.out, key_fields=("task_id", "sample_id"))
-    todo = [
-        s for s in samples if writer.key({"task_id": s.task_id, "sample_id": s.sample_id}) not in writer.done
-    ]
-    if len(todo) < len(samples):
-        console.print(f"resuming: {len(samples) - len(todo)} of {len(samples)} samples already scored")
     t0 = time.perf_counter()
-    try:
-        with (
-            Sandbox(sandbox_config(cfg)) as sb,
-            Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            ) as bar,
-        ):
-            task = bar.add_task("exec", total=len(todo))
-            for start in range(0, len(todo), cfg.chunk):
-                chunk = todo[start : start + cfg.chunk]
-                for r in grade_samples(sb, problems, chunk, progress=lambda k: bar.advance(task, k)):
-                    writer.write(r)
-            layers = sb.layers
-        order = [writer.key({"task_id": s.task_id, "sample_id": s.sample_id}) for s in samples]
-        rows = writer.finish(order)
-    finally:
-        writer.close()
+    rows, n_run, layers = grade_resumable(sandbox_config(cfg), problems, samples, cfg.out, cfg.chunk, console)
     elapsed = time.perf_counter() - t0
     results = [record_from_dict(Result, r) for r in rows]
-    print_summary(console, results, len(todo), elapsed, layers)
+    print_summary(console, results, n_run, elapsed, layers)
     if cfg.plot and results:
         plot_pass_rates(results, Path(cfg.out).with_suffix(".hist.png"))
     return results

@@ -44,8 +44,9 @@ def row_to_problem(row: dict[str, Any], path: str = "<rows>", line: int | None =
     if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
         raise UserError("expected a list of assert strings", path=path, line=line, field="test_cases")
     reference = None
-    for inf in row.get("inferences") or []:
-        if isinstance(inf, dict) and inf.get("pass_rate") == 1.0 and inf.get("completion"):
+    inferences = row.get("inferences")  # optional; anything but a list of dicts holds no reference
+    for inf in inferences if isinstance(inferences, list) else []:
+        if isinstance(inf, dict) and inf.get("pass_rate") == 1.0 and isinstance(inf.get("completion"), str):
             reference = extract_code(inf["completion"])
             break
     return Problem(

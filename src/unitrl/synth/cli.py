@@ -3,13 +3,15 @@
 synth reads our problems or AceCode rows, drops or flags benchmark overlap, makes tests with the chosen
 engine, drops problems left with too few tests, measures each problem's mutant kill rate (optionally
 keeping only an evalplus-mini subset of tests), and writes the problems plus `<out>.summary.json`.
-Work goes in chunks through a ResumableWriter, so an interrupted run resumes where it stopped.
+Work goes in chunks through a ResumableWriter, so an interrupted run resumes where it stopped, reusing a
+problem's outcome only when the problem and the settings that shape it are unchanged. Every problem's
+outcome depends on that problem alone (its own random stream), so the output is the same whatever the
+chunk size and wherever a run was interrupted.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,38 +20,71 @@ from typing import Any
 
 from unitrl.config import config_command
 from unitrl.errors import UserError
+from unitrl.synth.summary import print_summary, summarize
 
-ENGINES = ("execution", "llm", "llm-inputs")
+ENGINES = ("execution", "llm", "llm-inputs", "llm-generator")
 
 
 @dataclass
 class SynthConfig:
     problems: str = field(default="", metadata={"help": "problems JSONL/Parquet (ours or AceCode rows)"})
-    out: str = field(default="synth.jsonl", metadata={"help": "output problems file"})
-    engine: str = field(default="execution", metadata={"help": "execution | llm | llm-inputs"})
-    n_tests: int = field(default=20, metadata={"help": "tests to aim for per problem"})
-    min_tests: int = field(default=5, metadata={"help": "drop problems with fewer kept tests"})
+    out: str = field(default="synth.jsonl", metadata={"help": "output problems file", "path": "out_file"})
+    engine: str = field(
+        default="execution",
+        metadata={"help": "execution | llm | llm-inputs | llm-generator", "choices": ENGINES},
+    )
+    n_tests: int = field(default=20, metadata={"help": "tests to aim for per problem", "min": 1})
+    min_tests: int = field(default=5, metadata={"help": "drop problems with fewer kept tests", "min": 0})
     keep_short: bool = field(default=False, metadata={"help": "keep (flag) problems under --min-tests"})
     exception_tests: bool = field(default=False, metadata={"help": "also test that bad inputs raise"})
-    seed: int = 0
-    workers: int = field(default=2, metadata={"help": "sandbox workers"})
-    timeout: float = field(default=1.0, metadata={"help": "seconds per test call"})
-    mutants: int = field(default=12, metadata={"help": "mutants per problem for the kill rate (0: skip)"})
-    select_minimal: bool = field(default=False, metadata={"help": "keep an evalplus-mini test subset"})
-    decontam: str = field(default="drop", metadata={"help": "drop | flag | off"})
-    decontam_n: int = field(default=13, metadata={"help": "n-gram size for decontamination"})
-    decontam_threshold: float = field(default=0.5, metadata={"help": "overlap at which a problem matches"})
+    seed: int = field(default=0, metadata={"min": 0, "max": 4294967295})
+    workers: int = field(default=2, metadata={"help": "sandbox workers", "min": 0, "max": 1024})
+    timeout: float = field(
+        default=1.0, metadata={"help": "seconds per test call", "min": 0, "min_exclusive": True, "max": 86400}
+    )
+    mutants: int = field(
+        default=12, metadata={"help": "mutants per problem for the kill rate (0: skip)", "min": 0}
+    )
+    select_minimal: bool = field(
+        default=False, metadata={"help": "keep a subset that kills as many mutants and covers as much"}
+    )
+    min_distinct_outputs: int = field(
+        default=2, metadata={"help": "a suite with fewer distinct expected values is degenerate", "min": 0}
+    )
+    keep_weak: bool = field(
+        default=False, metadata={"help": "keep (flag) degenerate suites instead of dropping the problem"}
+    )
+    guide_mutants: int = field(
+        default=24, metadata={"help": "mutants whose survivors guide added tests (0: none)", "min": 0}
+    )
+    guide_steps: int = field(
+        default=48, metadata={"help": "calls per problem for the guided search (a count)", "min": 0}
+    )
+    time_floor: float = field(
+        default=0.25, metadata={"help": "least seconds per test of a problem's time limit", "min": 0.01}
+    )
+    time_factor: float = field(
+        default=5.0, metadata={"help": "time limit: this many times the reference's time", "min": 1}
+    )
+    decontam: str = field(
+        default="drop", metadata={"help": "drop | flag | off", "choices": ("drop", "flag", "off")}
+    )
+    decontam_n: int = field(default=13, metadata={"help": "n-gram size for decontamination", "min": 1})
+    decontam_threshold: float = field(
+        default=0.5,
+        metadata={"help": "overlap at which a problem matches", "min": 0, "min_exclusive": True, "max": 1},
+    )
     benchmarks: list[str] = field(default_factory=list, metadata={"help": "extra benchmark JSONL files"})
     base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "OpenAI-compatible endpoint"})
     model: str = field(default="", metadata={"help": "model name at the endpoint"})
     oracle_model: str = field(default="", metadata={"help": "validator model (default: --model)"})
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
-    temperature: float = 0.7
-    max_tokens: int = 2048
-    request_timeout: float = 120.0
+    concurrency: int = field(default=8, metadata={"min": 1, "max": 1024})
+    temperature: float = field(default=0.7, metadata={"min": 0, "max": 100})
+    max_tokens: int = field(default=2048, metadata={"min": 1})
+    request_timeout: float = field(default=120.0, metadata={"min": 0, "min_exclusive": True, "max": 86400})
     cache_dir: str = field(default="", metadata={"help": "disk cache of answers (default: <out>.cache)"})
-    chunk: int = field(default=256, metadata={"help": "problems per resumable chunk"})
+    chunk: int = field(default=256, metadata={"help": "problems per resumable chunk", "min": 1})
 
 
 def _endpoints(cfg: SynthConfig) -> tuple[Any, Any]:
@@ -65,15 +100,33 @@ def _endpoints(cfg: SynthConfig) -> tuple[Any, Any]:
     return main, make(cfg.oracle_model) if cfg.oracle_model else main
 
 
+# Settings that change what synth makes of a problem (workers, chunk, concurrency and caches do not).
+KEYED_SETTINGS = ("engine", "n_tests", "min_tests", "keep_short", "exception_tests", "seed", "timeout",
+                  "mutants", "select_minimal", "min_distinct_outputs", "keep_weak", "guide_mutants",
+                  "guide_steps", "time_floor", "time_factor")  # fmt: skip
+LLM_SETTINGS = ("model", "oracle_model", "temperature", "max_tokens")
+TRANSIENT_DROPS = ("no-answer",)  # the endpoint failed this time: not resumed, a rerun asks again
+
+
+def synth_key(cfg: SynthConfig, problem: Any) -> str:
+    """The content key of one problem's synth outcome: the problem record and the settings above."""
+    from unitrl.records import content_key, to_dict
+
+    names = KEYED_SETTINGS + (LLM_SETTINGS if cfg.engine != "execution" else ())
+    return content_key("synth", to_dict(problem), {n: getattr(cfg, n) for n in names})
+
+
 def synth_chunk(
     sb: Any, cfg: SynthConfig, chunk: list, endpoints: tuple[Any, Any] | None
-) -> tuple[list, Counter]:
-    """Tests for one chunk of problems, the short ones dropped, quality measured."""
+) -> dict[str, tuple[Any, str | None]]:
+    """Tests for one chunk of problems, the short ones dropped, quality measured: task_id -> (problem
+    or None, drop reason or None). Each problem's outcome depends on that problem alone."""
     from unitrl.synth import llm
     from unitrl.synth.execution import synthesize_execution
     from unitrl.synth.quality import measure_quality
 
     pools: dict = {}
+    dropped: dict[str, str] = {}
     if cfg.engine == "execution":
         done, pools = synthesize_execution(
             sb,
@@ -83,7 +136,6 @@ def synth_chunk(
             exception_tests=cfg.exception_tests,
             timeout=cfg.timeout,
         )
-        dropped: Counter = Counter()
     elif cfg.engine == "llm":
         done, dropped = llm.synthesize_llm(
             sb,
@@ -94,6 +146,19 @@ def synth_chunk(
             temperature=cfg.temperature,
             max_tokens=cfg.max_tokens,
             timeout=max(cfg.timeout, 2.0),
+        )
+    elif cfg.engine == "llm-generator":
+        from unitrl.synth.generator import synthesize_llm_generator
+
+        done, dropped, pools = synthesize_llm_generator(
+            sb,
+            endpoints[0],
+            chunk,
+            n_tests=cfg.n_tests,
+            seed=cfg.seed,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
+            timeout=cfg.timeout,
         )
     else:
         done, dropped = llm.synthesize_llm_inputs(
@@ -107,79 +172,33 @@ def synth_chunk(
             p.meta["synth"]["too_few_tests"] = True
             kept.append(p)
         else:
-            dropped["too-few-tests"] += 1
-    if cfg.mutants > 0:
-        measure_quality(
-            sb,
-            kept,
-            pools,
-            max_mutants=cfg.mutants,
-            seed=cfg.seed,
-            select_minimal=cfg.select_minimal,
-            timeout=cfg.timeout,
-        )
-    return kept, dropped
-
-
-def summarize(rows: list[dict], dropped: Counter, matches: list, seconds: float, n_in: int) -> dict[str, Any]:
-    """Counts, tests per problem and the kill-rate distribution, for the table and the JSON summary."""
-    tests = [len(r["tests"]) for r in rows]
-    kills = [
-        r["meta"]["synth"]["kill_rate"]
-        for r in rows
-        if r["meta"].get("synth", {}).get("kill_rate") is not None
-    ]
-    test_drops: Counter = Counter()
-    for r in rows:
-        test_drops.update(r["meta"].get("synth", {}).get("dropped", {}))
-
-    def quantiles(xs: list[float]) -> dict[str, float]:
-        if not xs:
-            return {}
-        xs = sorted(xs)
-        return {
-            q: round(xs[min(len(xs) - 1, int(f * len(xs)))], 4)
-            for q, f in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9))
-        } | {"mean": round(statistics.fmean(xs), 4), "min": xs[0], "max": xs[-1]}
-
-    buckets = Counter(min(9, int(k * 10)) for k in kills)
-    return {
-        "problems_in": n_in,
-        "problems_out": len(rows),
-        "problems_dropped": dict(dropped),
-        "decontamination_matches": [m.__dict__ for m in matches],
-        "tests_per_problem": quantiles(tests) | {"total": sum(tests)},
-        "tests_dropped": dict(test_drops),
-        "kill_rate": quantiles(kills),
-        "kill_rate_histogram": {f"{b / 10:.1f}-{(b + 1) / 10:.1f}": buckets[b] for b in range(10)},
-        "seconds": round(seconds, 2),
-        "problems_per_minute": round(n_in / seconds * 60, 1) if seconds else None,
-    }
-
-
-def print_summary(summary: dict[str, Any], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for key in ("problems_in", "problems_out", "seconds", "problems_per_minute"):
-        table.add_row(key, str(summary[key]))
-    for group in (
-        "problems_dropped",
-        "tests_per_problem",
-        "tests_dropped",
-        "kill_rate",
-        "kill_rate_histogram",
-    ):
-        for k, v in summary[group].items():
-            table.add_row(f"{group}.{k}", str(v))
-    table.add_row("decontamination_matches", str(len(summary["decontamination_matches"])))
-    Console(stderr=True).print(table)
+            dropped[p.task_id] = "too-few-tests"
+    measure_quality(
+        sb,
+        kept,
+        pools,
+        max_mutants=cfg.mutants,
+        seed=cfg.seed,
+        select_minimal=cfg.select_minimal,
+        timeout=cfg.timeout,
+        guide_mutants=cfg.guide_mutants,
+        guide_steps=cfg.guide_steps,
+        min_distinct_outputs=cfg.min_distinct_outputs,
+        time_floor=cfg.time_floor,
+        time_factor=cfg.time_factor,
+    )
+    if not cfg.keep_weak:
+        for p in [p for p in kept if p.meta.get("synth", {}).get("degenerate")]:
+            kept.remove(p)
+            trivial = p.meta["synth"].get("trivial_passed")
+            dropped[p.task_id] = "trivially-passed" if trivial else "too-few-distinct-outputs"
+    outcome: dict[str, tuple[Any, str | None]] = {p.task_id: (p, None) for p in kept}
+    outcome.update((tid, (None, reason)) for tid, reason in dropped.items())
+    return outcome
 
 
 def run_synth(cfg: SynthConfig) -> dict[str, Any]:
+    from rich.console import Console
     from rich.progress import Progress
 
     from unitrl.records import ResumableWriter, write_text_atomic
@@ -204,21 +223,31 @@ def run_synth(cfg: SynthConfig) -> dict[str, Any]:
     dropped: Counter = Counter({"contaminated": len(matches)} if cfg.decontam == "drop" and matches else {})
     endpoints = _endpoints(cfg) if cfg.engine != "execution" else None
     writer = ResumableWriter(cfg.out)
-    todo = [p for p in problems if (p.task_id,) not in writer.done]
+    keys = {(p.task_id,): synth_key(cfg, p) for p in problems}
+    reused = writer.resume(keys)
+    if note := writer.resume_note(len(problems), "problems"):
+        Console(stderr=True).print(note)
+    todo = [p for p in problems if (p.task_id,) not in reused]
     try:
         with (
             Sandbox(SandboxConfig(workers=cfg.workers, timeout=cfg.timeout)) as sb,
             Progress(transient=True) as bar,
         ):
             task = bar.add_task(f"synth ({cfg.engine})", total=len(todo))
-            for i in range(0, len(todo), cfg.chunk):
-                kept, chunk_dropped = synth_chunk(sb, cfg, todo[i : i + cfg.chunk], endpoints)
-                dropped.update(chunk_dropped)
-                for p in kept:
-                    writer.write(p)
-                bar.advance(task, len(todo[i : i + cfg.chunk]))
+            for i in range(0, len(todo), max(1, cfg.chunk)):
+                chunk = todo[i : i + max(1, cfg.chunk)]
+                outcome = synth_chunk(sb, cfg, chunk, endpoints)
+                for p in chunk:  # input order, so the partial file does not depend on completion order
+                    kept, reason = outcome.get(p.task_id, (None, "no-output"))
+                    if reason in TRANSIENT_DROPS:
+                        dropped[reason] += 1
+                        continue
+                    info = {"dropped": reason} if reason else None
+                    writer.write(kept, keys[(p.task_id,)], ident=(p.task_id,), info=info)
+                bar.advance(task, len(chunk))
     finally:
         writer.close()
+    dropped.update(writer.info[i]["dropped"] for i in writer.info if writer.info[i].get("dropped"))
     rows = writer.finish(order=[(p.task_id,) for p in problems])
     summary = summarize(rows, dropped, matches, time.time() - start, n_in)
     if endpoints:
@@ -232,7 +261,8 @@ def run_synth(cfg: SynthConfig) -> dict[str, Any]:
 class ExportConfig:
     problems: str = field(default="", metadata={"help": "problems JSONL/Parquet"})
     out: str = field(
-        default="acecode_rows.jsonl", metadata={"help": "AceCode-87K-style rows (JSONL/Parquet)"}
+        default="acecode_rows.jsonl",
+        metadata={"help": "AceCode-87K-style rows (JSONL/Parquet)", "path": "out_file"},
     )
 
 

@@ -4,8 +4,11 @@ Built on the real `openai` package. It adds what a data pipeline needs around it
 requests are in flight at once, retries with exponential backoff on 429, 5xx, timeouts and dropped
 connections (the client's own retries are turned off so every attempt is counted here), and a disk cache
 keyed by (model, messages, sampling parameters) so a rerun of a stage sends nothing it already asked.
-A bad key or an unknown model raises UserError at once; other failures are retried, then raised as
-EndpointError or (errors="empty") returned as an empty answer and counted.
+A bad key or an unknown model raises UserError at once, and so does an endpoint that cannot be reached:
+at the first request (nothing answered yet: a wrong URL or a server that is not up) without retrying, and
+later once the retries are spent (the server went away; going on would drop every remaining prompt).
+Other failures are retried, then raised as EndpointError or (errors="empty") returned as an empty answer
+and counted.
 """
 
 from __future__ import annotations
@@ -57,6 +60,20 @@ def _retryable(exc: Exception) -> bool:
     return False
 
 
+def _unreachable(exc: Exception) -> bool:
+    """No HTTP answer at all: refused, unknown host, reset (a timeout may be a busy server: retried)."""
+    import openai
+
+    return isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError)
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost cause's message ('[Errno 111] Connection refused'), not the client's generic one."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__
+
+
 def _fatal(exc: Exception) -> bool:
     """Errors no retry or other prompt can fix: stop the whole run with a clear message."""
     import openai
@@ -90,6 +107,8 @@ class ChatEndpoint:
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
         self.stats = EndpointStats()
         self._lock = threading.Lock()
+        self._answered = False  # has any request got an HTTP answer (even an error status)?
+        self._gone = ""  # why the endpoint was found unreachable: every other request stops too
 
     # ------------------------------------------------------------------------------------------ cache
     def _cache_path(self, key: str) -> Path | None:
@@ -119,6 +138,8 @@ class ChatEndpoint:
         """One chat completion with retries; returns the text of each choice."""
         kwargs = {k: v for k, v in params.items() if v is not None}
         for attempt in range(self.max_retries + 1):
+            if self._gone:
+                raise UserError(self._gone)
             self._count(requests=1)
             try:
                 resp = self._client.chat.completions.create(
@@ -127,11 +148,16 @@ class ChatEndpoint:
             except Exception as exc:  # openai raises its own hierarchy; classify below
                 if _fatal(exc):
                     raise UserError(f"endpoint {self.base_url} refused model {self.model!r}: {exc}") from None
+                if _unreachable(exc) and (not self._answered or attempt == self.max_retries):
+                    self._gone = f"cannot reach the LLM endpoint at {self.base_url}: {_cause(exc)}"
+                    raise UserError(self._gone) from None
+                self._answered = self._answered or not _unreachable(exc)
                 if not _retryable(exc) or attempt == self.max_retries:
                     raise EndpointError(f"{type(exc).__name__}: {exc}") from exc
                 self._count(retries=1)
                 time.sleep(self._backoff(attempt, exc))
                 continue
+            self._answered = True
             if resp.usage is not None:
                 self._count(
                     prompt_tokens=resp.usage.prompt_tokens or 0,
@@ -194,4 +220,8 @@ class ChatEndpoint:
             return []
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(message_lists))) as pool:
             futures = [pool.submit(self._complete_one, m, params, n, errors) for m in message_lists]
-            return [f.result() for f in futures]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)  # queued prompts are not sent at all
+                raise

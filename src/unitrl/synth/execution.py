@@ -15,13 +15,12 @@ import builtins
 import math
 import random
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from unitrl.records import Problem
 from unitrl.sandbox.jobs import Job, Step, StepOutcome
-from unitrl.synth import inputs as inp
-from unitrl.synth import mutate
+from unitrl.synth.coverage import ratio
+from unitrl.synth.search import Search, Tried, contract_raise, kinds, new_search, search_inputs
 
 MAX_REPR = 1000  # longer expected values make unreadable tests; drop them
 FLOAT_REL_TOL = 1e-6
@@ -115,39 +114,19 @@ def tests_from_inputs(
 
 # ------------------------------------------------------------------------------------ the engine
 
-DROP_BY_STATUS = {"error": "raised", "timeout": "timeout", "memory": "memory", "output-limit": "output-limit"}
+
+def input_search(p: Problem) -> Search | None:
+    """The input search of one function problem (None without a findable entry point)."""
+    return new_search(p)
 
 
-def _classify(outcome: StepOutcome) -> str:
-    """'ok' for a usable expected value, else the drop reason."""
-    if outcome.status == "ok":
-        return "ok" if round_trips(_value(outcome)) else "not-literal"
-    return DROP_BY_STATUS.get(outcome.status, outcome.status)
-
-
-def _main_signature(tried: list[tuple[inp.Input, bool]]) -> list[inp.Input]:
-    """The inputs that ran, of the argument-type signature that runs most reliably (then most often).
-
-    A function meant for lists may still accept `0.0` by accident (a falsy value skips its loop); the
-    share of tries that ran tells the intended types from such accidents."""
-    stats: dict[tuple, list[int]] = {}
-    for i, ok in tried:
-        s = stats.setdefault(inp.signature(i), [0, 0])
-        s[0] += ok
-        s[1] += 1
-    good = [sig for sig, (ok, _) in stats.items() if ok]
-    if not good:
-        return []
-    best = max(good, key=lambda sig: ((stats[sig][0] + 1) / (stats[sig][1] + 2), stats[sig][0]))  # Laplace
-    return [i for i, ok in tried if ok and inp.signature(i) == best]
-
-
-def _diverse(cands: list[tuple[str, Any]], k: int) -> list[tuple[str, Any]]:
-    """Up to k (args, value) picks, cycling over distinct outputs so one common answer does not dominate."""
-    groups: dict[str, list[tuple[str, Any]]] = {}
+def _diverse(cands: list[Tried], k: int, taken: set[str]) -> list[Tried]:
+    """Up to k calls, cycling over distinct outputs so one common answer does not dominate."""
+    groups: dict[str, list[Tried]] = {}
     for c in cands:
-        groups.setdefault(repr(c[1]), []).append(c)
-    picked: list[tuple[str, Any]] = []
+        if c.src not in taken:
+            groups.setdefault(repr(c.value), []).append(c)
+    picked: list[Tried] = []
     cap = max(1, k // 2)  # no single answer (None, False, []) may fill more than half the tests
     for _ in range(cap):
         for key in list(groups):
@@ -156,36 +135,38 @@ def _diverse(cands: list[tuple[str, Any]], k: int) -> list[tuple[str, Any]]:
     return picked
 
 
-@dataclass
-class _Search:
-    """One problem's input search: what we know of its parameters and every call tried so far."""
-
-    params: list[inp.Param]
-    literals: dict[str, list[Any]]
-    examples: list[inp.Input]
-    tried: list[tuple[inp.Input, str, StepOutcome]] = field(default_factory=list)  # (input, source, outcome)
-
-    def ok_main(self) -> list[inp.Input]:
-        return _main_signature([(i, _classify(o) == "ok") for i, _, o in self.tried])
-
-
-def input_search(p: Problem) -> _Search | None:
-    func = inp.find_function(p.reference or "", p.entry_point or "")
-    if func is None:
-        return None
-    return _Search(inp.function_params(func), inp.body_literals(func), inp.doctest_args(func, func.name))
+def _cover(cands: list[Tried], k: int) -> list[Tried]:
+    """Greedy: the call reaching the most branch outcomes not yet reached, until nothing new (or k)."""
+    covered: set[int] = set()
+    picked: list[Tried] = []
+    left = list(cands)
+    while left and len(picked) < k:
+        best = max(left, key=lambda c: len(c.hits - covered))
+        if not best.hits - covered:
+            break
+        picked.append(best)
+        covered |= best.hits
+        left.remove(best)
+    return picked
 
 
-def _next_inputs(s: _Search, rng: random.Random, n: int) -> list[inp.Input]:
-    """Seeds first; then growth from the calls that ran; a wider type search while none has."""
-    if not s.tried:
-        fresh = mutate.seed_inputs(s.params, s.literals, s.examples, rng, n)
-    elif ok := s.ok_main():
-        fresh = mutate.grow_inputs(s.params, ok, s.literals, rng, n)
-    else:
-        fresh = mutate.seed_inputs(s.params, s.literals, [], rng, n, explore=True)
-    done = {src for _, src, _ in s.tried}
-    return [i for i in fresh if inp.args_source(i) not in done]
+def pick_tests(s: Search, n: int, exception_tests: bool) -> tuple[list[Tried], list[Tried]]:
+    """(value calls, raising calls) to turn into tests: calls covering every branch outcome reached,
+    then distinct outputs; raising calls where the reference raises on purpose (or, with
+    `exception_tests`, any builtin exception of the main signature)."""
+    main = s.main_signature()
+    ok = s.good()
+    first = [t for t in ok if kinds(t.inp) == main]
+    chosen = _cover(first, n)
+    chosen += _cover([t for t in ok if t not in first], n - len(chosen))  # other plausible types
+    taken = {t.src for t in chosen}
+    chosen += _diverse(first, n - len(chosen), taken)
+    taken = {t.src for t in chosen}
+    chosen += _diverse([t for t in ok if t not in first], n - len(chosen), taken)
+    raising = [t for t in s.tried if contract_raise(s, t) and (main is None or kinds(t.inp) == main)]
+    if exception_tests:
+        raising += [t for t in s.tried if t.status == "raised" and kinds(t.inp) == main and t not in raising]
+    return chosen, _cover(raising, max(1, n // 5)) or raising[:1]
 
 
 def synthesize_execution(
@@ -196,85 +177,84 @@ def synthesize_execution(
     seed: int = 0,
     exception_tests: bool = False,
     timeout: float = 1.0,
-    rounds: int = 3,
+    rounds: int = 4,
 ) -> tuple[list[Problem], dict[str, list[tuple[str, str, Any]]]]:
     """Problems with `tests` and meta["synth"] filled, plus each task's input pool
-    [(args source, status, value)] for telling equivalent mutants apart later."""
-    rng = random.Random(seed)
-    todo = {p.task_id: (p, s) for p in problems if p.reference and p.entry_point if (s := input_search(p))}
-    # 1. Rounds of search: every round is one sandbox batch over all problems still short of inputs.
-    for _ in range(rounds):
-        batch = [
-            (p, s, _next_inputs(s, rng, 2 * n_tests))
-            for p, s in todo.values()
-            if len(s.ok_main()) < 2 * n_tests
-        ]
-        batch = [(p, s, new) for p, s, new in batch if new]
-        calls = [(p.reference, p.entry_point, [inp.args_source(i) for i in new]) for p, _, new in batch]
-        for (_, s, new), (_, _, srcs), outcomes in zip(batch, calls, run_calls(sandbox, calls, timeout)):
-            s.tried += list(zip(new, srcs, outcomes))
-    # 2. Pick diverse candidates, the intended argument types first; rerun them in a separate job.
-    pools, picks = {}, {}
-    for tid, (_, s) in todo.items():
-        pools[tid] = [
-            (src, _classify(o), _value(o) if o.status == "ok" else o.error) for _, src, o in s.tried
-        ]
-        main = {inp.args_source(i) for i in s.ok_main()}
-        cands = [(src, v) for src, status, v in pools[tid] if status == "ok"]
-        first = _diverse([c for c in cands if c[0] in main], n_tests)
-        picks[tid] = first + _diverse([c for c in cands if c[0] not in main], n_tests - len(first))
-    calls = [(p.reference, p.entry_point, [src for src, _ in picks[tid]]) for tid, (p, _) in todo.items()]
+    [(args source, status, value)] for telling mutants apart later. A problem's own tests are kept
+    first and extended; the new tests come from a coverage-guided search (search.py).
+
+    Each problem draws from its own generator seeded by (seed, task_id), so its tests do not depend on
+    which other problems share the batch (chunk size, resumed runs)."""
+    todo = {
+        p.task_id: (p, s)
+        for p in problems
+        if p.reference and p.entry_point and not p.is_stdio
+        if (s := new_search(p))
+    }
+    rngs = {tid: random.Random(f"{seed}:{tid}") for tid in todo}
+    search_inputs(
+        sandbox, {t: s for t, (_, s) in todo.items()}, rngs, want=2 * n_tests, rounds=rounds, timeout=timeout
+    )
+    # Pick, then rerun the picks with the plain reference in a separate job (determinism).
+    picks = {}
+    for tid, (p, s) in todo.items():
+        n_new = max(n_tests - len(p.tests), n_tests // 4)
+        picks[tid] = pick_tests(s, n_new, exception_tests)
+    calls = [
+        (p.reference, p.entry_point, [t.src for t in picks[tid][0] + picks[tid][1]])
+        for tid, (p, _) in todo.items()
+    ]
     again = dict(zip(todo, run_calls(sandbox, calls, timeout)))
-    # 3. Asserts and bookkeeping.
-    out = []
+    out, pools = [], {}
     for p in problems:
         if p.task_id not in todo:
-            out.append(_with_meta(p, [], 0, Counter({"no-reference": 1})))
+            reason = "stdio" if p.is_stdio else "no-reference"
+            out.append(_with_meta(p, list(p.tests), {"n_generated": 0, "dropped": {reason: 1}}))
             continue
-        _, search = todo[p.task_id]
-        main = search.ok_main()
-        sig = inp.signature(main[0]) if main else None
-        # Exception tests only for calls of the intended argument types: a TypeError on a wrong type says nothing.
-        raising = [
-            (src, o.error)
-            for i, src, o in search.tried
-            if _classify(o) == "raised" and inp.signature(i) == sig
-        ]
-        tests, dropped = _tests_for(
-            p, picks[p.task_id], again[p.task_id], pools[p.task_id], raising if exception_tests else []
+        _, s = todo[p.task_id]
+        pools[p.task_id] = [(t.src, t.status, t.value) for t in s.tried]
+        values, raising = picks[p.task_id]
+        tests, dropped = _tests_for(p.entry_point or "", values, raising, again[p.task_id])
+        dropped.update(t.status for t in s.tried if t.status != "ok")
+        new = [t for t in tests if t not in p.tests]
+        covered = set().union(*(t.hits for t in values + raising)) if values or raising else set()
+        out.append(
+            _with_meta(
+                p,
+                list(p.tests) + new,
+                {
+                    "n_generated": len(s.tried),
+                    "n_existing": len(p.tests),
+                    "dropped": dict(dropped),
+                    "pool_branch_coverage": ratio(s.covered, s.inst),
+                    "picked_branch_coverage": ratio(covered, s.inst),
+                },
+            )
         )
-        out.append(_with_meta(p, tests, len(pools[p.task_id]), dropped))
     return out, pools
 
 
 def _tests_for(
-    p: Problem,
-    picked: list[tuple[str, Any]],
-    rerun: list[StepOutcome],
-    pool: list[tuple[str, str, Any]],
-    raising: list[tuple[str, str]],
+    entry: str, values: list[Tried], raising: list[Tried], rerun: list[StepOutcome]
 ) -> tuple[list[str], Counter]:
-    dropped = Counter(status for _, status, _ in pool if status != "ok")
-    dropped["surplus"] = sum(1 for _, s, _ in pool if s == "ok") - len(picked)
+    dropped: Counter = Counter()
     tests = []
-    for (src, value), o in zip(picked, rerun):
-        if o.status == "ok" and same_value(_value(o), value):
-            tests.append(assert_for(p.entry_point or "", src, value))
-        else:
-            dropped["nondeterministic"] += 1
-    for src, err in raising[: max(1, len(tests) // 5)]:
-        test = exception_test(p.entry_point or "", src, str(err))
-        if test:
-            tests.append(test)
-    return tests, Counter({k: v for k, v in dropped.items() if v > 0})
+    for t, o in zip(values + raising, rerun):
+        if t.status == "ok":
+            if o.status == "ok" and same_value(_value(o), t.value):
+                tests.append(assert_for(entry, t.src, t.value))
+            else:
+                dropped["nondeterministic"] += 1
+        elif o.status == "error" and o.error.split(":", 1)[0] == str(t.value).split(":", 1)[0]:
+            test = exception_test(entry, t.src, str(t.value))
+            if test:
+                tests.append(test)
+            else:
+                dropped["non-builtin-exception"] += 1
+    return tests, dropped
 
 
-def _with_meta(p: Problem, tests: list[str], n_generated: int, dropped: Counter) -> Problem:
+def _with_meta(p: Problem, tests: list[str], figures: dict[str, Any]) -> Problem:
     meta = dict(p.meta)
-    meta["synth"] = {
-        "engine": "execution",
-        "n_generated": n_generated,
-        "n_kept": len(tests),
-        "dropped": dict(dropped),
-    }
+    meta["synth"] = {"engine": "execution", "n_kept": len(tests)} | figures
     return Problem(p.task_id, p.prompt, p.entry_point, tests, p.reference, p.source, meta)

@@ -12,10 +12,41 @@ from __future__ import annotations
 
 import ast
 import doctest
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from unitrl.synth.infer import Shape, _lit, infer_shapes
+
 # ------------------------------------------------------------------------------------ value pools
+
+
+class Expr:
+    """An argument that is not a literal but an expression building an object (a class, a function, a
+    generator...): for functions that inspect objects. Its repr is its source, so it drops into calls."""
+
+    __slots__ = ("src",)
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+
+    def __repr__(self) -> str:
+        return self.src
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Expr) and other.src == self.src
+
+    def __hash__(self) -> int:
+        return hash(("expr", self.src))
+
+
+# Objects one expression can build with builtins only, one of each common kind.
+OBJECTS = [Expr(e) for e in (
+    "int", "len", "lambda x: x", "(x for x in [])", "iter([1, 2])", "object()", "str.upper", "'a'.upper",
+    "(1).__add__", "int.__add__", "property(len)", "type('C', (), {'x': 1})", "range(3)",
+    "ValueError('x')", "...", "staticmethod(len)", "type", "NotImplemented",
+)]  # fmt: skip
+
 
 EDGE_POOLS: dict[str, list[Any]] = {
     "int": [0, 1, -1, 2, 3, 5, 7, 10, 12, 100, -7, 1001],
@@ -39,6 +70,7 @@ EDGE_POOLS: dict[str, list[Any]] = {
     "bool": [True, False],
     "bytes": [b"", b"a", b"abc", b"\x00\xff\x10", b"hello world"],
     "none": [None],
+    "object": OBJECTS,
 }
 
 # Name fragments -> type, for untyped parameters (stdlib code is mostly unannotated).
@@ -100,10 +132,15 @@ NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
     (("n", "i", "j", "k", "m"), "int"),
 ]
 
-FALLBACK_TYPES = ["int", "str", "list[int]", "float", "bytes", "list[str]", "dict[str,int]", "bool"]
-STR_METHODS = {m for m in dir(str) if not m.startswith("_")} - {"count", "index"}
-LIST_METHODS = {"append", "extend", "pop", "sort", "insert", "remove", "reverse"}
-DICT_METHODS = {"items", "keys", "values", "get", "setdefault", "update"}
+FALLBACK_TYPES = ["int", "str", "list[int]", "float", "bytes", "list[str]", "dict[str,int]", "bool", "object"]
+
+
+_SIMPLE_HINTS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "bytes": "bytes",
+                 "bytearray": "bytes", "list": "list[int]", "List": "list[int]", "Sequence": "list[int]",
+                 "Iterable": "list[int]", "Collection": "list[int]", "dict": "dict[str,int]",
+                 "Dict": "dict[str,int]", "Mapping": "dict[str,int]", "tuple": "tuple[int,int]",
+                 "Tuple": "tuple[int,int]", "set": "set[int]", "Set": "set[int]", "frozenset": "set[int]",
+                 "AbstractSet": "set[int]", "None": "none", "NoneType": "none"}  # fmt: skip
 
 
 @dataclass
@@ -113,65 +150,66 @@ class Param:
     types: list[str] = field(default_factory=list)  # candidate types, most likely first
     default: Any = None
     has_default: bool = False
+    hinted: bool = False  # the annotation names the types: nothing else is ever generated
+    plausible: list[str] = field(default_factory=list)  # types some evidence points to (not fallbacks)
+    shape: Shape | None = None  # how the body uses it (keys, literals, embeds)
 
 
 # ------------------------------------------------------------------------------------ type guessing
 
 
-def annotation_type(node: ast.expr | None) -> str | None:
-    """'int', 'list[str]', 'dict[str,int]', ... from an annotation; None where we cannot say."""
+def annotation_types(node: ast.expr | None) -> list[str] | None:
+    """Every type an annotation allows ('int | None' -> ['int', 'none']); None where we cannot say."""
     if node is None:
         return None
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         try:
-            return annotation_type(ast.parse(node.value, mode="eval").body)
+            return annotation_types(ast.parse(node.value, mode="eval").body)
         except SyntaxError:
             return None
+    if isinstance(node, ast.Constant) and node.value is None:
+        return ["none"]
     if isinstance(node, ast.Name | ast.Attribute):
         name = node.id if isinstance(node, ast.Name) else node.attr
-        simple = {
-            "int": "int",
-            "float": "float",
-            "str": "str",
-            "bool": "bool",
-            "bytes": "bytes",
-            "list": "list[int]",
-            "List": "list[int]",
-            "Sequence": "list[int]",
-            "Iterable": "list[int]",
-            "dict": "dict[str,int]",
-            "Dict": "dict[str,int]",
-            "Mapping": "dict[str,int]",
-            "tuple": "tuple[int,int]",
-            "Tuple": "tuple[int,int]",
-            "set": "set[int]",
-            "Set": "set[int]",
-        }
-        return simple.get(name)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | None
-        return annotation_type(node.left) or annotation_type(node.right)
+        return [_SIMPLE_HINTS[name]] if name in _SIMPLE_HINTS else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | Y
+        left, right = annotation_types(node.left), annotation_types(node.right)
+        return None if left is None or right is None else list(dict.fromkeys(left + right))
     if isinstance(node, ast.Subscript):
-        head = annotation_type(node.value)
-        args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        inner = [annotation_type(a) or "int" for a in args]
         base = ast.unparse(node.value).split(".")[-1]
+        args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if base in ("Optional", "Union"):
-            return next((t for t in inner if t != "none"), None)
+            parts = [annotation_types(a) for a in args]
+            if any(p is None for p in parts):
+                return None
+            return list(
+                dict.fromkeys([t for p in parts for t in p] + (["none"] if base == "Optional" else []))
+            )
+        head = _SIMPLE_HINTS.get(base)
         if head is None:
             return None
+        inner = [(annotation_types(a) or ["int"])[0] for a in args]
         kind = head.split("[")[0]
         if kind == "tuple" and inner and inner[-1] != "...":
-            return f"tuple[{','.join(inner)}]"
+            return [f"tuple[{','.join(inner)}]"] if "..." not in inner else ["tuple[int,int]"]
         if kind == "dict" and len(inner) == 2:
-            return f"dict[{inner[0]},{inner[1]}]"
-        return f"{kind}[{inner[0]}]"
+            return [f"dict[{inner[0]},{inner[1]}]"]
+        return [f"{kind}[{inner[0]}]"]
     return None
+
+
+def annotation_type(node: ast.expr | None) -> str | None:
+    """The first non-None type an annotation allows ('int | None' -> 'int'); None where we cannot say."""
+    types = [t for t in annotation_types(node) or [] if t != "none"]
+    return types[0] if types else None
 
 
 def value_type(v: Any) -> str:
     """The type string of a concrete value (used on defaults, doctest args and observed seeds)."""
     if v is None:
         return "none"
+    if isinstance(v, Expr):
+        return "object"
     if isinstance(v, bool | int | float | str | bytes):
         return type(v).__name__
     if isinstance(v, list | set | frozenset):
@@ -188,101 +226,87 @@ def value_type(v: Any) -> str:
 
 
 def usage_types(func: ast.FunctionDef, name: str) -> list[str]:
-    """Types suggested by how the body uses parameter `name`."""
-    votes: list[str] = []
-    for node in ast.walk(func):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
-            if node.attr in DICT_METHODS:
-                votes.append("dict[str,int]")
-            elif node.attr in LIST_METHODS:
-                votes.append("list[int]")
-            elif node.attr in STR_METHODS:
-                votes.append("str")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _mentions(node.args, name):
-            if node.func.id in ("range", "chr", "bin", "hex", "oct"):
-                votes.append("int")
-            elif node.func.id in (
-                "len",
-                "sorted",
-                "enumerate",
-                "reversed",
-                "set",
-                "sum",
-                "max",
-                "min",
-                "zip",
-            ):
-                votes.append("list[int]")
-            elif node.func.id == "ord":
-                votes.append("str")
-        elif isinstance(node, ast.For) and isinstance(node.iter, ast.Name) and node.iter.id == name:
-            votes.append("list[int]")
-        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == name:
-            votes.append("list[int]")
-        elif isinstance(node, ast.BinOp) and _mentions([node.left, node.right], name):
-            other = node.right if _mentions([node.left], name) else node.left
-            if isinstance(other, ast.Constant) and isinstance(other.value, str):
-                votes.append("str")
-            elif isinstance(
-                node.op, ast.Sub | ast.Mult | ast.Div | ast.FloorDiv | ast.Pow | ast.Mod | ast.Add
-            ):
-                votes.append("int" if isinstance(node.op, ast.FloorDiv | ast.Mod) else "float")
-        elif isinstance(node, ast.Compare) and _mentions([node.left, *node.comparators], name):
-            for c in [node.left, *node.comparators]:
-                if isinstance(c, ast.Constant) and not isinstance(c.value, bool) and c.value is not None:
-                    votes.append(value_type(c.value))
-    return [t for t, _ in sorted(_counts(votes).items(), key=lambda kv: -kv[1])]
-
-
-def _mentions(nodes: list[ast.expr], name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in nodes)
-
-
-def _counts(items: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for t in items:
-        out[t] = out.get(t, 0) + 1
-    return out
+    """Types suggested by how the body uses parameter `name`, most likely first (see infer.py)."""
+    shape = infer_shapes(func).get(name)
+    return [shape.type_string(h) for h in shape.heads() if h != "none"] if shape else []
 
 
 def name_types(name: str) -> list[str]:
     low = name.lower()
     for fragments, typ in NAME_HINTS:
-        if any(low == f or low.startswith(f) or low.endswith("_" + f) for f in fragments):
+        # one- and two-letter fragments ("s", "n", "x") must be the whole name or its last word
+        if any(low == f or low.endswith("_" + f) or (len(f) > 2 and low.startswith(f)) for f in fragments):
             return [typ]
     return []
 
 
-def function_params(func: ast.FunctionDef) -> list[Param]:
-    """The parameters to fill, with candidate types ranked (hint > default > usage > name > fallbacks)."""
+def function_params(
+    func: ast.FunctionDef,
+    helpers: dict[str, ast.FunctionDef] | None = None,
+    examples: list[Input] = (),
+    consts: dict[str, Any] | None = None,
+) -> list[Param]:
+    """The parameters to fill, with candidate types ranked: a hint decides alone (`bool | str` never
+    gets a list); otherwise example calls > default > usage > name > fallbacks."""
     a = func.args
     positional = a.posonlyargs + a.args
     defaults: list[Any] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     pairs = [(arg, d, "pos") for arg, d in zip(positional, defaults)]
     pairs += [(arg, d, "kw") for arg, d in zip(a.kwonlyargs, a.kw_defaults)]
+    shapes = infer_shapes(func, helpers, consts=consts)
+    skip = 1 if positional and positional[0].arg in ("self", "cls") else 0
     params = []
     for i, (arg, default_node, kind) in enumerate(pairs):
         if i == 0 and arg.arg in ("self", "cls"):
             continue
-        p = Param(arg.arg, kind)
+        p = Param(arg.arg, kind, shape=shapes.get(arg.arg))
         if default_node is not None:
-            try:
-                p.default, p.has_default = ast.literal_eval(default_node), True
-            except ValueError:
-                pass
-        ranked = [annotation_type(arg.annotation)]
-        ranked += [value_type(p.default)] if p.has_default and p.default is not None else []
-        ranked += usage_types(func, arg.arg) + name_types(arg.arg) + FALLBACK_TYPES
-        p.types = list(dict.fromkeys(t for t in ranked if t))
+            ok, value = _lit(default_node, consts)
+            # a default we cannot build (a sentinel object) may still be left out of a call
+            p.default, p.has_default = (value if ok else _UNBUILDABLE), True
+        hint = annotation_types(arg.annotation)
+        if hint and any(t != "none" for t in hint):
+            p.hinted = True
+            p.types = p.plausible = [t for t in hint if t != "none"] + [t for t in hint if t == "none"]
+            params.append(p)
+            continue
+        seen = _example_types(examples, i - skip if kind == "pos" else -1, arg.arg)
+        ranked = seen + ([value_type(p.default)] if p.has_default and _buildable(p.default) else [])
+        ranked += usage_types_of(p.shape) + name_types(arg.arg)
+        p.plausible = list(dict.fromkeys(ranked))
+        p.types = list(dict.fromkeys(ranked + FALLBACK_TYPES))
         params.append(p)
     return params
+
+
+_UNBUILDABLE = object()
+
+
+def _buildable(v: Any) -> bool:
+    return v is not None and v is not _UNBUILDABLE
+
+
+def usage_types_of(shape: Shape | None) -> list[str]:
+    return [shape.type_string(h) for h in shape.heads() if h != "none"] if shape else []
+
+
+def _example_types(examples: list[Input], pos: int, name: str) -> list[str]:
+    """Types an argument took in the docstring's examples and the problem's own tests."""
+    out = []
+    for args, kwargs in examples:
+        if name in kwargs:
+            out.append(value_type(kwargs[name]))
+        elif 0 <= pos < len(args):
+            out.append(value_type(args[pos]))
+    return [t for t, _ in Counter(out).most_common()]
 
 
 # ------------------------------------------------------------------------------------ literal sources
 
 
-def body_literals(func: ast.FunctionDef) -> dict[str, list[Any]]:
-    """Constants in the body, grouped by type, plus their neighbours for ints (boundaries matter)."""
+def body_literals(func: ast.AST) -> dict[str, list[Any]]:
+    """Constants in the code (a function, or the whole reference with the tables it carries), grouped by
+    type, plus their neighbours for ints (boundaries matter)."""
     out: dict[str, list[Any]] = {}
     for node in ast.walk(func):
         if isinstance(node, ast.Constant) and node.value is not None and not isinstance(node.value, complex):
@@ -346,3 +370,34 @@ def find_function(source: str, name: str) -> ast.FunctionDef | None:
         return None
     found = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
     return found[-1] if found else None
+
+
+def parse_args(src: str) -> Input | None:
+    """The values of an argument-list source ("1, [2], key='x'"); None unless every one is a literal."""
+    try:
+        call = ast.parse(f"f({src})", mode="eval").body
+        assert isinstance(call, ast.Call)
+        args = tuple(ast.literal_eval(a) for a in call.args)
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+    except (ValueError, SyntaxError, TypeError, AssertionError, MemoryError, RecursionError):
+        return None
+    return (args, kwargs) if all(k.arg for k in call.keywords) else None
+
+
+def test_calls(tests: list[Any], entry: str) -> list[tuple[str, Input]]:
+    """(args source, values) of each `entry(...)` call with literal arguments in a problem's own tests."""
+    out: dict[str, Input] = {}
+    for t in tests:
+        if not isinstance(t, str):
+            continue
+        try:
+            tree = ast.parse(t)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entry:
+                src = ast.unparse(node)[len(entry) + 1 : -1]
+                parsed = parse_args(src)
+                if parsed is not None:
+                    out.setdefault(args_source(parsed), parsed)
+    return list(out.items())

@@ -13,7 +13,6 @@ rate is over the kept tests only (REFERENCE.md section 1 pitfall), which is what
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -46,9 +45,9 @@ def synthesize_llm(
     temperature: float = 0.7,
     max_tokens: int = 2048,
     timeout: float = 2.0,
-) -> tuple[list[Problem], Counter]:
-    """Problems with question-style prompts and validated tests; drops counted per reason."""
-    dropped: Counter = Counter()
+) -> tuple[list[Problem], dict[str, str]]:
+    """Problems with question-style prompts and validated tests, and the reason each other was dropped."""
+    dropped: dict[str, str] = {}
     msgs = [
         prompts.synth_messages(
             _seed_program(p), p.entry_point or "solution", p.meta.get("instruction"), n_tests
@@ -60,7 +59,7 @@ def synthesize_llm(
     for p, ans in zip(problems, answers):
         parsed = prompts.parse_synth_answer(ans[0]) if ans else None
         if parsed is None:
-            dropped["no-answer" if not ans else "unparseable-answer"] += 1
+            dropped[p.task_id] = "no-answer" if not ans else "unparseable-answer"
             continue
         question, tests = parsed
         entry = called_function(tests) or p.entry_point
@@ -99,20 +98,21 @@ def synthesize_llm_inputs(
     temperature: float = 0.7,
     max_tokens: int = 1024,
     timeout: float = 2.0,
-) -> tuple[list[Problem], Counter]:
-    """Tests from model-proposed inputs and executed expected values; needs a reference."""
-    dropped: Counter = Counter()
+) -> tuple[list[Problem], dict[str, str]]:
+    """Tests from model-proposed inputs and executed expected values (needs a reference), and the
+    reason each problem left out was dropped."""
     usable = [p for p in problems if p.reference and p.entry_point]
-    dropped["no-reference"] += len(problems) - len(usable)
+    dropped = {p.task_id: "no-reference" for p in problems if not (p.reference and p.entry_point)}
     msgs = [prompts.inputs_messages(p.reference or "", p.entry_point or "", n_tests) for p in usable]
     answers = endpoint.complete_many(msgs, temperature=temperature, max_tokens=max_tokens, errors="empty")
     inputs = {p.task_id: prompts.parse_inputs_answer(a[0]) if a else [] for p, a in zip(usable, answers)}
+    answered = {p.task_id for p, a in zip(usable, answers) if a}
     tests = tests_from_inputs(sandbox, usable, inputs, timeout=timeout)
     out = []
     for p in usable:
         kept, proposed = tests[p.task_id], inputs[p.task_id]
         if not proposed:
-            dropped["unparseable-answer"] += 1
+            dropped[p.task_id] = "unparseable-answer" if p.task_id in answered else "no-answer"
             continue
         synth = {
             "engine": "llm-inputs",

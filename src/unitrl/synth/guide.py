@@ -1,0 +1,136 @@
+"""Mutant-guided additions: inputs that tell each surviving mutant apart from the reference.
+
+After the first suite is graded, a mutant that passes it is either equivalent to the reference or a
+wrong program the suite misses. We look for an input on which the two differ, in two steps: first
+the input pool the engine already ran (the survivor runs on every pooled call; where it answers
+differently, the pooled expected value makes a test); then, for survivors the pool does not separate,
+a differential search: type-aware mutations of pooled calls (mutate.py), run on the reference and on
+the survivor side by side, within a budget of `steps` calls per problem (a count, never a clock, so the
+outcome is the same on any machine). Each separating input becomes one test; the caller re-runs the
+reference on the new tests (a second, separate run) before keeping them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from unitrl.records import Problem
+from unitrl.sandbox.jobs import StepOutcome
+from unitrl.synth import inputs as inp
+from unitrl.synth import mutate
+from unitrl.synth.execution import round_trips, run_calls, same_value
+from unitrl.synth.search import new_search
+
+ROUNDS = 3
+
+
+@dataclass
+class Hunt:
+    """One problem's survivors and what we found for them."""
+
+    problem: Problem
+    pool: list[tuple[str, str, Any]]  # (args source, status, value) the reference gave
+    survivors: list[str]  # mutant programs the suite does not kill
+    found: dict[int, tuple[str, Any]] = field(default_factory=dict)  # survivor index -> (args, expected)
+    spent: int = 0
+
+
+def _differs(ref_status: str, ref_value: Any, o: StepOutcome) -> bool:
+    """The survivor's outcome on a call differs from the reference's, which answered `ref_value`."""
+    if ref_status != "ok":
+        return False  # only calls with a usable expected value make tests
+    return o.status != "ok" or not o.values or not same_value(o.values[0], ref_value)
+
+
+def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
+    """Run every survivor on its problem's pooled calls with a value; keep the first that separates,
+    preferring a call that separates several survivors (fewer tests)."""
+    calls, owners = [], []
+    for h in hunts:
+        usable = [(src, v) for src, status, v in h.pool if status == "ok"]
+        for m, program in enumerate(h.survivors):
+            calls.append((program, h.problem.entry_point or "", [src for src, _ in usable]))
+            owners.append((h, m, usable))
+    results = run_calls(sandbox, calls, timeout)
+    by_call: dict[tuple[int, str], list[int]] = {}
+    for (h, m, usable), outcomes in zip(owners, results):
+        for (src, value), o in zip(usable, outcomes):
+            if _differs("ok", value, o):
+                by_call.setdefault((id(h), src), []).append(m)
+    for (h, m, usable), _ in zip(owners, results):
+        options = [(len(by_call[(id(h), src)]), -i, src, v) for i, (src, v) in enumerate(usable)
+                   if m in by_call.get((id(h), src), [])]  # fmt: skip
+        if options:
+            _, _, src, value = max(options)
+            h.found[m] = (src, value)
+
+
+def _proposals(h: Hunt, rng: random.Random, n: int) -> list[str]:
+    """Type-aware mutations of pooled calls (one or two arguments changed)."""
+    parsed = [i for src, status, _ in h.pool if status == "ok" and (i := inp.parse_args(src)) is not None]
+    if not parsed:
+        return []
+    s = new_search(h.problem)
+    params = s.params if s else []
+    literals = s.literals if s else {}
+    seen = {src for src, _, _ in h.pool}
+    return [inp.args_source(i) for i in mutate.grow_inputs(params, parsed, literals, rng, n, seen=seen)]
+
+
+def _search(
+    sandbox: Any, hunts: list[Hunt], rngs: dict[str, random.Random], steps: int, timeout: float
+) -> None:
+    """Rounds of differential search: per round, one reference job and one job per open survivor."""
+    for r in range(ROUNDS):
+        ref_calls, mut_calls, plan = [], [], []
+        for h in hunts:
+            open_ = [m for m in range(len(h.survivors)) if m not in h.found]
+            left = steps - h.spent
+            if not open_ or left <= 0:
+                continue
+            per = max(2, left // ((ROUNDS - r) * len(open_)))
+            props = _proposals(h, rngs[h.problem.task_id], per * len(open_))
+            if not props:
+                continue
+            h.spent += len(props)
+            ref_calls.append((h.problem.reference or "", h.problem.entry_point or "", props))
+            for j, m in enumerate(open_):
+                mine = props[j * per : (j + 1) * per] or props[:per]
+                mut_calls.append((h.survivors[m], h.problem.entry_point or "", mine))
+                plan.append((h, m, len(ref_calls) - 1, mine))
+        if not plan:
+            return
+        ref_out = run_calls(sandbox, ref_calls, timeout)
+        mut_out = run_calls(sandbox, mut_calls, timeout)
+        for (h, m, k, mine), outcomes in zip(plan, mut_out):
+            ref_by_src = dict(zip(ref_calls[k][2], ref_out[k]))
+            for src, o in zip(mine, outcomes):
+                ro = ref_by_src[src]
+                value = ro.values[0] if ro.status == "ok" and ro.values else None
+                if ro.status == "ok" and round_trips(value) and _differs("ok", value, o):
+                    h.found[m] = (src, value)
+                    break
+
+
+def guided_inputs(
+    sandbox: Any,
+    hunts: list[Hunt],
+    *,
+    steps: int,
+    seed: int,
+    timeout: float,
+) -> dict[str, list[tuple[str, Any]]]:
+    """task_id -> [(args source, expected value)]: one separating call per survivor found, deduplicated.
+    Each problem's search draws from its own generator seeded by (seed, task_id)."""
+    hunts = [h for h in hunts if h.survivors and h.problem.entry_point and h.problem.reference]
+    _from_pool(sandbox, [h for h in hunts if h.pool], timeout)
+    rngs = {h.problem.task_id: random.Random(f"guide:{seed}:{h.problem.task_id}") for h in hunts}
+    if steps > 0:
+        _search(sandbox, [h for h in hunts if h.pool], rngs, steps, timeout)
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for h in hunts:
+        picked = dict(sorted(h.found.values(), key=lambda sv: sv[0]))
+        out[h.problem.task_id] = sorted(picked.items())
+    return out
