@@ -5,12 +5,14 @@ PY ?= python3
 BIN := .venv/bin
 STAMP := .venv/.installed
 
-.PHONY: setup demo test test-all lint bench-exec bench-synth bench-rl
+.PHONY: setup demo test test-all lint bench-exec bench-synth bench-rl bench-serve bench-soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv .venv
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[train,dev]'
+	# OpenRLHF's own client code, for tests/serve (its full install pins other torch/transformers versions)
+	-$(BIN)/pip install -q --no-deps --target .cache/openrlhf openrlhf==0.11.2 pylatexenc==2.11
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -34,6 +36,12 @@ bench-exec: setup
 
 bench-synth: setup
 	$(BIN)/python benchmarks/synth_throughput.py
+
+bench-serve: setup
+	$(BIN)/python benchmarks/serve_load.py
+
+bench-soak: setup
+	$(BIN)/python benchmarks/soak.py
 
 bench-rl: setup
 	$(BIN)/python benchmarks/rl_curriculum.py

@@ -261,3 +261,11 @@ def test_isolation_none_leaves_no_process_behind_and_never_runs_programs_as_root
     time.sleep(0.3)
     ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout
     assert not [line for line in ps.splitlines() if int(line.split()[0]) in uids]
+
+
+def test_a_stdio_script_may_end_with_exit_0_but_not_with_a_failure_code(one):
+    steps = [Step("stdio", stdin="abc\n")]
+    ends = ["exit()", "import sys; sys.exit(0)", "raise SystemExit", "import sys; sys.exit(3)"]
+    got = [one.run([Job(f"print(input()[::-1])\n{end}\n", steps)])[0].steps[0] for end in ends]
+    assert [(s.status, s.stdout) for s in got[:3]] == [("ok", "cba\n")] * 3
+    assert got[3].status == "error"

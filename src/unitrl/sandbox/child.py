@@ -295,12 +295,21 @@ def _timed(fn, timeout: float) -> tuple[str, str, object, float]:
     return "ok", "", value, time.perf_counter() - t0
 
 
+def _run_main(code: object, namespace: dict) -> None:
+    """A script's run: `sys.exit()`, `exit(0)` and `sys.exit(None)` end it normally, as in a shell."""
+    try:
+        exec(code, namespace)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise
+
+
 def run_stdio(code: object, timeout: float, out: Reporter) -> None:
     """Run the compiled program as __main__ (stdin is already the test's input); report [0, status, ...]."""
     namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     out.send(["load", "ok", ""])
     out.at(0)
-    status, detail, _, seconds = _timed(lambda: exec(code, namespace), timeout)
+    status, detail, _, seconds = _timed(lambda: _run_main(code, namespace), timeout)
     try:
         sys.stdout.flush()
     except BaseException:  # noqa: BLE001 - a closed or full stdout is the program's own doing
