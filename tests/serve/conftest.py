@@ -125,5 +125,10 @@ def serve() -> Iterator:
         return server
 
     yield factory
+    for server in started:  # stop them all first: a failed check must not leave another one running
+        try:
+            server.stop()
+        except AssertionError:
+            pass  # it was killed; stop_and_check reports it below
     for server in started:
         stop_and_check(server)

@@ -140,6 +140,15 @@ def test_reward_func_in_process_batches_concurrent_calls(monkeypatch, problems_f
         module._STATE.clear()
 
 
+def test_reward_func_can_delegate_to_a_running_server(monkeypatch, server):
+    monkeypatch.setenv("UNITRL_URL", server.url)
+    from unitrl.serve import reward_func as module
+
+    answer = module.reward_func([CHAT_PROMPT + HALF], [CHAT_PROMPT], ["double"])
+    assert answer["rewards"] == [-0.3]  # the server's --reward coderl
+    assert "service" not in module._STATE  # no local pool was started
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(
     not (OPENRLHF_SITE / "openrlhf").is_dir(), reason=f"OpenRLHF 0.11.2 not in {OPENRLHF_SITE}"

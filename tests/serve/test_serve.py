@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -178,6 +179,26 @@ def test_a_full_queue_answers_503_with_retry_after_and_oversize_is_413(limited):
     worker.join(120)
     assert first["r"].status_code == 200
     assert [r["status"] for r in first["r"].json()["results"]] == ["timeout"] * 4
+
+
+def test_bodies_being_read_at_once_are_bounded(limited):
+    """Four times --max-body-mb (40 KiB here) may be in flight; slow uploads past that get 503."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def slow_body():
+        for _ in range(3):
+            yield b" " * 3000  # whitespace: valid JSON padding once the object follows
+            await asyncio.sleep(0.4)
+        yield b'{"samples": []}'
+
+    async def six_uploads():
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await asyncio.gather(
+                *[http.post(f"{limited.url}/grade", content=slow_body(), headers=auth) for _ in range(6)]
+            )
+
+    codes = sorted(r.status_code for r in asyncio.run(six_uploads()))
+    assert 503 in codes and 200 in codes and set(codes) <= {200, 503}
 
 
 def test_a_request_never_waits_past_its_deadline(limited):

@@ -45,6 +45,10 @@ class ServeState:
     deadline: float = 120.0  # seconds a request may wait, at most
     max_timeout: float = 30.0  # CPU seconds per test a request may ask for, at most
     max_body_bytes: int = 64 * 1024 * 1024
+    # bytes of request bodies being read at once, all requests together: past it, 503 (memory bound);
+    # `unitrl serve` sets it to four times the largest body
+    reading_budget: int = 256 * 1024 * 1024
+    reading: int = 0
     stops: tuple[str, ...] = END_MARKERS
     info: dict = field(default_factory=dict)  # shown by /health
 
@@ -56,6 +60,9 @@ class ApiError(Exception):
 
 
 def create_app(state: ServeState) -> FastAPI:
+    """The app. Routes are plain Starlette routes (a Request in, a Response out): FastAPI's dependency
+    and validation machinery would cost about a third of a small request's CPU here for nothing."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
@@ -63,11 +70,9 @@ def create_app(state: ServeState) -> FastAPI:
 
     app = FastAPI(title="unitrl serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
-    @app.get("/health")
-    async def health() -> dict:
-        return {"status": "ok", **state.info}
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", **state.info})
 
-    @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         try:
             _authorize(request, state.token)
@@ -75,23 +80,23 @@ def create_app(state: ServeState) -> FastAPI:
             return _error(exc.code, str(exc), exc.headers)
         return Response(state.service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.post("/grade")
-    async def grade(request: Request) -> Response:
-        return await _handle(request, state, "grade", lambda body: _grade(state, body))
-
-    @app.post("/get_reward")
-    async def get_reward(request: Request) -> Response:
-        return await _handle(request, state, "openrlhf", lambda body: _reward(state, body))
-
-    @app.post("/run_code")
-    async def run_code(request: Request) -> Response:
-        return await _handle(request, state, "run_code", lambda body: _run_code(state, body))
-
-    @app.post("/submit")
-    async def submit(request: Request) -> Response:
-        return await _handle(request, state, "submit", lambda body: _submit(state, body))
-
+    app.add_route("/health", health, methods=["GET"])
+    app.add_route("/metrics", metrics, methods=["GET"])
+    for path, endpoint, work in (
+        ("/grade", "grade", _grade),
+        ("/get_reward", "openrlhf", _reward),
+        ("/run_code", "run_code", _run_code),
+        ("/submit", "submit", _submit),
+    ):
+        app.add_route(path, _route(state, endpoint, work), methods=["POST"])
     return app
+
+
+def _route(state: ServeState, endpoint: str, work: Callable[[ServeState, Any], Awaitable[dict]]):
+    async def route(request: Request) -> Response:
+        return await _handle(request, state, endpoint, lambda body: work(state, body))
+
+    return route
 
 
 # ------------------------------------------------------------------------------------------ plumbing
@@ -104,7 +109,7 @@ async def _handle(
     start = time.monotonic()
     try:
         _authorize(request, state.token)
-        payload = await work(await _read_json(request, state.max_body_bytes))
+        payload = await work(await _read_json(request, state))
         response = Response(
             json.dumps(payload, ensure_ascii=False).encode("utf-8"), media_type="application/json"
         )
@@ -140,20 +145,28 @@ def _authorize(request: Request, token: str | None) -> None:
         raise ApiError(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_json(request: Request, state: ServeState) -> Any:
+    """The parsed body: at most `max_body_bytes` (413), and 503 while other requests' bodies being read
+    already hold `reading_budget` bytes, so many large bodies at once cannot exhaust memory."""
+    limit = state.max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request body over {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body over {limit} bytes")
-        chunks.append(chunk)
     try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            state.reading += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request body over {limit} bytes")
+            if state.reading > state.reading_budget:
+                raise ApiError(503, "too many large requests at once", {"Retry-After": "1"})
+            chunks.append(chunk)
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not JSON: {exc}") from None
+    finally:
+        state.reading -= size  # the event loop is one thread: no lock needed
 
 
 def _deadline(state: ServeState, asked: float | None = None) -> float:

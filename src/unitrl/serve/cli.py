@@ -139,19 +139,26 @@ def build_state(cfg: ServeConfig, token: str | None):
         deadline=cfg.deadline,
         max_timeout=cfg.max_timeout,
         max_body_bytes=int(cfg.max_body_mb * 1024 * 1024),
+        reading_budget=4 * int(cfg.max_body_mb * 1024 * 1024),
         stops=(*END_MARKERS, *cfg.stop),
         info=info,
     )
 
 
 def run_serve(cfg: ServeConfig) -> None:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from unitrl.serve.app import create_app
+        from unitrl.serve.app import create_app
+    except ImportError as exc:
+        raise UserError(f"unitrl serve needs the serve extra: pip install 'unitrl[serve]' ({exc})") from None
 
     token = read_token(cfg)
     check_exposure(cfg.host, token, cfg.allow_no_token)
     sock = bind(cfg.host, cfg.port)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found at start: make
+    # that one end the process with status 0 (a requested stop is no failure), here or before start.
+    signal.signal(signal.SIGTERM, _stop_requested)
     try:
         state = build_state(cfg, token)
     except BaseException:
@@ -165,12 +172,13 @@ def run_serve(cfg: ServeConfig) -> None:
         file=sys.stderr,
         flush=True,
     )
+    # The pool's thread and the event loop share the GIL. When a worker answers, the pool's thread must
+    # get it back within a job's time (a few ms) or the worker runs dry; Python's default hand-over
+    # interval is 5 ms. 0.5 ms measured 0.97x in-process throughput against 0.94x (3 runs each).
+    sys.setswitchinterval(0.0005)
     config = uvicorn.Config(
         create_app(state), log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10
     )
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler found at start: make
-    # that one end the process with status 0 (a requested stop is no failure), here or before start.
-    signal.signal(signal.SIGTERM, _stop_requested)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

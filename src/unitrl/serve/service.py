@@ -134,7 +134,8 @@ class GradingService:
         """Block until the ticket is graded or its deadline passes (then DeadlineExceeded)."""
         try:
             return ticket.future.result(timeout=max(0.0, ticket.deadline - time.monotonic()))
-        except concurrent.futures.TimeoutError:
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            # cancelled: the pool's thread dropped it at its deadline a moment before we timed out
             ticket.future.cancel()
             raise DeadlineExceeded("deadline passed before the programs were graded") from None
 
@@ -148,6 +149,12 @@ class GradingService:
         except TimeoutError:
             ticket.future.cancel()
             raise DeadlineExceeded("deadline passed before the programs were graded") from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if ticket.future.cancelled() and task is not None and not task.cancelling():
+                # the pool's thread dropped the ticket at its deadline just before wait_for timed out
+                raise DeadlineExceeded("deadline passed before the programs were graded") from None
+            raise
 
     def close(self, wait_s: float = 30.0) -> None:
         """Refuse new work, fail what is queued, let the running batch finish (up to `wait_s`), close
