@@ -141,14 +141,14 @@ def build_root(cfg: dict, with_proc: bool) -> str:
     relocated: dict[str, str] = {}
     for path, fd, link in sorted(handles, key=lambda h: h[0].count("/")):
         target = new + path
+        if fd is not None and any(path.startswith(b + "/") for b in bound):
+            os.close(fd)  # already visible through an ancestor's recursive bind (and relocated with it)
+            continue
         if fd is not None and (path == "/tmp" or path.startswith("/tmp/")):
             # /tmp is the programs' own tmpfs (reset between programs): bind elsewhere, and the worker
             # rewrites its sys.path to match (see `relocate_sys_path`)
             relocated[path] = f"/.python/{len(relocated)}"
             target = new + relocated[path]
-        if fd is not None and any(path.startswith(b + "/") for b in bound):
-            os.close(fd)  # already visible through an ancestor's recursive bind
-            continue
         if link is not None:
             if not os.path.lexists(target):
                 os.symlink(link, target)
