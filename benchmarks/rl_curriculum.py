@@ -3,7 +3,7 @@
 1. Build the embedded curriculum (unitrl.rl.curriculum): template problems whose tests are synthesized
    by the synth engine running the references in the sandbox. Splits: warm-start, RL, held-out.
 2. Warm-start the tiny word-level policy with a short supervised run on NOISY examples (each line's
-   operation swapped for a confusable partner with probability 0.4; REFERENCE.md section 8).
+   operation swapped for a confusable partner with probability 0.4; docs/REFERENCE.md section 8).
 3. From the same warm start: RL with each algorithm for the same wall-clock budget, and an SFT-only
    baseline that keeps training on the noisy demonstrations for that budget.
 4. Print a table (algorithm, reward, pass@1 before/after, minutes), write curves.png, and end with one
@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     out = Path(args.out)
-    # The sandbox's fork server starts before torch is imported (REFERENCE.md section 8).
+    # The sandbox's fork server starts before torch is imported (docs/REFERENCE.md section 8).
     from unitrl.sandbox import Sandbox, SandboxConfig
 
     with Sandbox(SandboxConfig(workers=2)) as sb:
@@ -202,18 +202,17 @@ def sft_baseline(args, paths, warm: Path, run_dir: Path, sb) -> dict:
 
 
 def evaluate_model(model, tok, problems, sb, eval_samples: int) -> dict:
-    from unitrl.rl.batches import evaluate
-    from unitrl.rl.config import RLConfig
-    from unitrl.rl.policy import PolicyParts
+    """Held-out pass@1 of a model outside the trainer, with the trainer's own evaluation."""
+    from unitrl.rl.batches import evaluate, policy_inputs
+    from unitrl.rl.config import EvalSettings
     from unitrl.rl.rollout import generate_hf
 
-    parts = PolicyParts(model, tok, None, None, model.device, False)
-    cfg = RLConfig(eval_samples=eval_samples, eval_greedy=True)
+    fmt, prompt_ids = policy_inputs(tok, problems, "auto", True)
 
     def generate(prompts, n, greedy=False):
         return generate_hf(model, tok, prompts, n, 60, 1.0, 1.0, greedy)
 
-    return evaluate(parts, problems, sb, cfg, False, generate)
+    return evaluate(problems, prompt_ids, fmt, sb, EvalSettings(samples=eval_samples, greedy=True), generate)
 
 
 def print_table(rows: list[dict]) -> None:

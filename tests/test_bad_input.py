@@ -419,7 +419,8 @@ def test_every_stage_default_passes_its_own_checks(spec):
 
 
 PIPELINE_CASES = [
-    (b"policy:\n  steps: 3\n", 1, "policy", "expected a string .*curriculum.*not a section"),
+    (b"policy_model:\n  steps: 3\n", 1, "policy_model", "expected a string"),
+    (b"policy:\n  steps: -3\n", 2, "policy.steps", ">= "),
     (b"seed: abc\n", 1, "seed", "expected an integer"),
     (b"workers: -1\n", 1, "workers", ">= 0"),
     (b"exec:\n  timeout: 0\n", 2, "exec.timeout", "> 0"),

@@ -290,6 +290,13 @@ def config_command(
 ) -> click.Command:
     """A click command whose options are the fields of `cls`; it calls `run(config)`."""
     params = _params(cls)
+    for param, f in zip(params, dataclasses.fields(cls)):  # options default to None (YAML may set them),
+        value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if isinstance(param, click.Option) and value not in ("", None, []):  # so the help names the real one
+            flag = f.name.replace("_", "-")
+            shown = {True: f"--{flag}", False: f"--no-{flag}"}.get(value) if isinstance(value, bool) else None
+            shown = shown or (" ".join(map(str, value)) if isinstance(value, list) else str(value))
+            param.help = f"{param.help}  [default: {shown}]"
     if with_yaml:
         params.append(
             click.Option(["--config", "config_path"], type=str, default=None, help="YAML file of options")

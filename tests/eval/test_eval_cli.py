@@ -80,6 +80,24 @@ def test_eval_problems_file_with_solutions(tmp_path: Path) -> None:
     assert summary["pass_at_k"] == {"pass@1": pytest.approx(1 / 3)}
 
 
+def test_greedy_samples_are_reported_apart_from_sampled_pass_at_k(tmp_path: Path) -> None:
+    """8 wrong samples and 1 correct greedy one: sampled pass@1 is 0 and greedy pass@1 is 1 (counting the
+    greedy sample in would give 1/9)."""
+    problems = [Problem("add", "Add two numbers.", "add", ["assert add(1, 2) == 3"])]
+    write_records(tmp_path / "p.jsonl", problems)
+    wrong = [Sample("add", i, solution=f"def add(a, b):\n    return {i + 10}\n") for i in range(8)]
+    greedy = Sample("add", "greedy", solution="def add(a, b):\n    return a + b\n", meta={"greedy": True})
+    write_records(tmp_path / "s.jsonl", [*wrong, greedy])
+    out = tmp_path / "out"
+    _run(["eval", "--problems", str(tmp_path / "p.jsonl"), "--samples", str(tmp_path / "s.jsonl"),
+          "--out-dir", str(out), "--k", "1", "--k", "8"])  # fmt: skip
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pass_at_k"] == {"pass@1": 0.0, "pass@8": 0.0}
+    assert summary["greedy_pass_at_1"] == 1.0 and summary["greedy_samples"] == 1 and summary["samples"] == 8
+    assert summary["tasks"]["add"] == {"samples": 8, "passed": 0, "greedy_passed": True}
+    assert len(read_records(out / "results.jsonl", Result)) == 9  # every sample is still graded
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from unitrl.mine.corpus import SourceFile, clean_snippet, iter_sources
 from unitrl.mine.dedup import dedup, normalized_key
@@ -110,8 +113,23 @@ def test_drop_reasons_are_counted():
     assert "no_doc" in {p.entry_point for p in _extract(require_docstring=False).problems}
 
 
-def test_task_ids_are_stable():
-    assert [p.task_id for p in _extract().problems] == [p.task_id for p in _extract().problems]
+def test_extraction_is_the_same_in_every_process():
+    """Ids, order and prompts must not depend on the interpreter's hash seed (a set or `hash()` behind
+    them would change them from run to run, which one process alone cannot show)."""
+    code = (
+        "import json, sys\n"
+        "from unitrl.mine.corpus import SourceFile\n"
+        "from unitrl.mine.extract import extract_problems\n"
+        "found = extract_problems(SourceFile('mod', 'mod.py', sys.stdin.read())).problems\n"
+        "print(json.dumps([[p.task_id, p.entry_point, p.prompt, p.reference] for p in found]))\n"
+    )
+    outs = [
+        subprocess.run([sys.executable, "-c", code], input=MODULE, capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3")
+    ]  # fmt: skip
+    here = [[p.task_id, p.entry_point, p.prompt, p.reference] for p in _extract().problems]
+    assert json.loads(outs[0]) == json.loads(outs[1]) == json.loads(outs[2]) == here and len(here) > 3
 
 
 def test_dedup_by_normalized_ast():

@@ -72,3 +72,24 @@ def test_plain_text_input_is_what_trl_builds_from_a_pairs_file(tiny_reward_dir):
     assert (
         encode(tok, prompt, PROGRAMS[0]) == _tokenize(tok, prompt + PROGRAMS[0] + tok.eos_token)["input_ids"]
     )
+
+
+def test_rl_scores_a_stdio_problem_on_the_input_the_rm_was_trained_on(tmp_path, tiny_reward_dir):
+    """`unitrl pairs` writes the RM prompt into each pair; RL's `rm:` reward must build the same one, also
+    for stdin/stdout problems (whose first test is an example, not an assert line)."""
+    from unitrl.records import Pair, Result
+    from unitrl.rl.rewards import score_with_rm
+
+    io = Problem("io/0", "Print the sum of two integers.", None, [{"stdin": "1 2\n", "stdout": "3\n"}])
+    good, bad = "a, b = map(int, input().split())\nprint(a + b)\n", "print(3)\n"
+    write_records(tmp_path / "p.jsonl", [io])
+    write_records(tmp_path / "s.jsonl", [Sample("io/0", 0, solution=good), Sample("io/0", 1, solution=bad)])
+    write_records(
+        tmp_path / "r.jsonl", [Result("io/0", 0, True, 1.0, "pass"), Result("io/0", 1, False, 0.5, "fail")]
+    )
+    main(["pairs", "--problems", str(tmp_path / "p.jsonl"), "--samples", str(tmp_path / "s.jsonl"),
+          "--results", str(tmp_path / "r.jsonl"), "--out", str(tmp_path / "pairs.jsonl")])  # fmt: skip
+    [pair] = read_records(tmp_path / "pairs.jsonl", Pair)
+    assert "Example input:\n1 2" in pair.prompt and "{'stdin'" not in pair.prompt
+    trained_on = RewardModelScorer(str(tiny_reward_dir)).score_prompts([pair.prompt] * 2, [good, bad])
+    assert score_with_rm(str(tiny_reward_dir), "cpu", [io, io], [good, bad]) == trained_on

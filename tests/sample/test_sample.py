@@ -84,10 +84,25 @@ def test_openai_backend_extracts_programs(tmp_path):
     assert samples[("t/0", 1)].solution == "def add(a, b):\n    return 0\n"
     assert samples[("t/1", 0)].solution == "def neg(a):\n    return -a\n"
     assert samples[("t/1", 1)].meta == {"model": "scripted", "backend": "openai", "temperature": 0.5,
-                                        "top_p": 1.0, "prompt_format": "chat"}  # fmt: skip
+                                        "top_p": 1.0, "prompt_format": "chat", "show_test": True}  # fmt: skip
     assert len(bodies) == 2 and all(
         b["n"] == 2 and b["temperature"] == 0.5 and b["max_tokens"] == 64 for b in bodies
     )
     # The policy saw the question and the first test only.
     neg_prompt = next(b for b in bodies if "neg" in json.dumps(b))["messages"][0]["content"]
     assert "assert neg(1) == -1" in neg_prompt and "assert neg(0) == 0" not in neg_prompt
+
+
+def test_hf_calls_fill_a_generate_batch_like_an_rl_rollout():
+    from unitrl.sample.cli import call_size
+    from unitrl.sample.sampler import batch_work, plan_work
+
+    problems = [Problem(f"t/{i}", "x", None, []) for i in range(40)]
+    cfg = SampleConfig(problems="p", model="m", out="o", n=16, greedy=True, batch_size=128)
+    batches = batch_work(plan_work(problems, 16, True, set()), *call_size(cfg))
+    sampled = [b for b in batches if not b[0].greedy]
+    greedy = [b for b in batches if b[0].greedy]
+    assert [len(b) for b in sampled] == [8] * 5  # 8 prompts x 16 samples = 128 sequences per call
+    assert [len(b) for b in greedy] == [40]  # one sequence each: all in one call
+    cfg.prompts_per_call = 3
+    assert max(len(b) for b in batch_work(plan_work(problems, 16, False, set()), *call_size(cfg))) == 3

@@ -114,3 +114,30 @@ def test_synth_cli_llm_engine_with_cache_and_min_tests(tmp_path):
         assert srv.n_requests == 2 and again["endpoint"]["cache_hits"] == 2  # a rerun costs nothing
     [p] = read_problems(tmp_path / "out.jsonl")
     assert p.tests == GOOD_TESTS and p.meta["synth"]["kill_rate"] is not None
+
+
+def test_synth_cli_llm_engine_validates_by_codet_without_reference(tmp_path):
+    """No reference, no --oracle-model: tests chosen by CodeT agreement among programs sampled from --model."""
+    question = json.dumps(
+        {"question": "Write double(x).", "tests": ["assert double(2) == 4", "assert double(0) == 0",
+                                                   "assert double(5) == 10", "assert double(3) == 7"]}
+    )  # fmt: skip
+    good, bad = (
+        "```python\ndef double(x):\n    return 2 * x\n```",
+        "```python\ndef double(x):\n    return x * x\n```",
+    )
+    script = {
+        "complete Python function `double`": [Reply(content=[good, good, good, bad])],
+        "double": [Reply(content=question)],
+    }
+    src = tmp_path / "p.jsonl"
+    write_records(src, [Problem("d", "def double(x):\n    '''Twice x.'''\n", "double")])
+    cfg = SynthConfig(problems=str(src), out=str(tmp_path / "out.jsonl"), engine="llm", model="scripted",
+                      codet_samples=4, min_tests=3, mutants=0, decontam="off")  # fmt: skip
+    with OpenAIServer(by_substring(script)) as srv:
+        cfg.base_url = srv.base_url
+        run_synth(cfg)
+        sampled = [r for r in srv.requests if r.get("n") == 4]
+    [p] = read_problems(tmp_path / "out.jsonl")
+    assert p.tests == ["assert double(2) == 4", "assert double(0) == 0", "assert double(5) == 10"]
+    assert p.meta["synth"]["validator"] == "codet:scriptedx4" and len(sampled) == 1

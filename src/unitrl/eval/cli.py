@@ -1,6 +1,10 @@
 """`unitrl eval` (pass@k of samples on HumanEval or any problems file) and `unitrl import` (benchmark files
 to problems). Grading goes through the sandbox, resumable like `exec` (`unitrl.sandbox.cli.grade_resumable`);
 the per-sample results, a summary and the resolved config are written atomically into the output folder.
+Each sample's program is the one `unitrl.policy_io` takes from it (`Sample.program`), as in RL's own
+evaluation. Greedy samples (`meta.greedy` true, as `unitrl sample --greedy` writes them) are reported as
+greedy pass@1 on their own and never counted into the sampled pass@k: one correct greedy answer among
+wrong samples at temperature is not evidence about the sampled distribution.
 """
 
 from __future__ import annotations
@@ -116,17 +120,47 @@ def grade_with_progress(
     return [record_from_dict(Result, r) for r in rows], layers
 
 
-def summarize(
-    name: str, results: list[Result], ks: list[int], seconds: float, n_problems: int, layers: dict
-) -> dict:
+GREEDY_KEY = "greedy"  # Sample.meta key marking a greedy (temperature 0) sample: README, file formats
+
+
+def greedy_ids(samples: list[Sample]) -> set[tuple[str, str]]:
+    """(task_id, sample_id) of the samples marked greedy."""
+    return {(s.task_id, str(s.sample_id)) for s in samples if s.meta.get(GREEDY_KEY) is True}
+
+
+def greedy_pass_at_1(results: list[Result]) -> float | None:
+    """Mean over tasks of the fraction of their greedy samples that passed (None without any)."""
     counts = task_counts(results)
+    return sum(c / n for n, c in counts.values()) / len(counts) if counts else None
+
+
+def summarize(
+    name: str,
+    results: list[Result],
+    greedy: set[tuple[str, str]],
+    ks: list[int],
+    seconds: float,
+    n_problems: int,
+    layers: dict,
+) -> dict:
+    """The summary; pass@k over the sampled results, greedy pass@1 over the greedy ones."""
+    is_greedy = [(r.task_id, str(r.sample_id)) in greedy for r in results]
+    sampled = [r for r, g in zip(results, is_greedy) if not g]
+    greedy_results = [r for r, g in zip(results, is_greedy) if g]
+    counts = task_counts(sampled)
+    greedy_passed = {r.task_id: bool(r.passed) for r in greedy_results}
+    tasks = {task: {"samples": n, "passed": c} for task, (n, c) in counts.items()}
+    for task, ok in greedy_passed.items():
+        tasks.setdefault(task, {"samples": 0, "passed": 0})["greedy_passed"] = ok
     return {
         "benchmark": name,
         "problems": n_problems,
         "tasks_with_samples": len(counts),
-        "samples": len(results),
-        "passed": sum(r.passed for r in results),
-        "pass_at_k": pass_at_k(results, ks),
+        "samples": len(sampled),
+        "passed": sum(r.passed for r in sampled),
+        "pass_at_k": pass_at_k(sampled, ks),
+        "greedy_samples": len(greedy_results),
+        "greedy_pass_at_1": greedy_pass_at_1(greedy_results),
         "status_counts": dict(collections.Counter(r.status for r in results).most_common()),
         "test_status_counts": dict(
             collections.Counter(t.status for r in results for t in r.tests).most_common()
@@ -134,7 +168,7 @@ def summarize(
         "seconds": round(seconds, 3),
         "programs_per_second": round(len(results) / seconds, 1) if seconds > 0 else None,
         "isolation_layers": layers,
-        "tasks": {task: {"samples": n, "passed": c} for task, (n, c) in counts.items()},
+        "tasks": tasks,
     }
 
 
@@ -146,7 +180,11 @@ def print_summary(summary: dict, out_dir: Path) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     for key, value in summary["pass_at_k"].items():
-        table.add_row(key, f"{value:.4f}")
+        table.add_row(f"{key} (sampled)", f"{value:.4f}")
+    if summary["greedy_pass_at_1"] is not None:
+        table.add_row(
+            "greedy pass@1", f"{summary['greedy_pass_at_1']:.4f} ({summary['greedy_samples']} greedy)"
+        )
     table.add_row(
         "samples (tasks)", f"{summary['samples']} ({summary['tasks_with_samples']} of {summary['problems']})"
     )
@@ -172,7 +210,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     results, layers = grade_with_progress(samples, problems, cfg)
     seconds = time.perf_counter() - start
 
-    summary = summarize(name, results, cfg.k, seconds, len(problems), layers)
+    summary = summarize(name, results, greedy_ids(samples), cfg.k, seconds, len(problems), layers)
     out_dir = Path(cfg.out_dir)
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     save_config(cfg, out_dir)

@@ -1,10 +1,12 @@
 """`unitrl mine PATH... --out problems.jsonl`: function-level problems from ordinary Python code.
 
 Reads top to bottom: list the corpus (the standard library by default), extract candidate functions with
-what they need (static checks), dedup by normalized syntax tree, then the dynamic check in the sandbox:
-each candidate is called on generated inputs in two separate jobs and must return the same
-repr-round-trippable values both times on at least one input. Drop counts per reason are printed and
-written to `<out>.summary.json`.
+what they need (static checks; a prompt must define every name its signature uses), dedup by normalized
+syntax tree, then the dynamic check in the sandbox: each candidate is called on inputs from synth's
+coverage-guided search and must return the same repr-round-trippable values in a second, separate job on
+at least one of them. Then the spread: at most `--per-module` problems from one module, picked
+round-robin over modules up to `--limit`. Drop counts per reason and the spread over modules are printed
+and written to `<out>.summary.json`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class MineConfig:
     n_inputs: int = field(
         default=12, metadata={"help": "generated inputs per candidate in the dynamic check", "min": 1}
     )
+    per_module: int = field(
+        default=10, metadata={"help": "most problems taken from one module (0: no cap)", "min": 0}
+    )
     workers: int = field(default=2, metadata={"help": "sandbox workers", "min": 0, "max": 1024})
     timeout: float = field(
         default=1.0,
@@ -56,32 +61,61 @@ class MineConfig:
 def dynamic_check(
     sb: Any, candidates: list, n_inputs: int, seed: int, timeout: float
 ) -> tuple[list, Counter]:
-    """Keep candidates that answer at least one generated input identically in two separate jobs."""
-    from unitrl.synth import inputs as inp
-    from unitrl.synth import mutate
-    from unitrl.synth.execution import input_search, round_trips, run_calls, same_value
+    """Keep candidates that answer at least one generated input identically in two separate jobs. The
+    inputs come from synth's own coverage-guided search (two rounds), each candidate drawing from its
+    own generator seeded by (seed, task_id)."""
+    from unitrl.synth.execution import round_trips, run_calls, same_value
+    from unitrl.synth.search import new_search, search_inputs
 
-    rng = random.Random(seed)
-    calls = []
-    for p in candidates:
-        s = input_search(p)
-        seeds = mutate.seed_inputs(s.params, s.literals, s.examples, rng, n_inputs) if s else []
-        seeds += mutate.seed_inputs(s.params, s.literals, [], rng, n_inputs, explore=True) if s else []
-        calls.append((p.reference, p.entry_point, list(dict.fromkeys(inp.args_source(i) for i in seeds))))
-    first, second = run_calls(sb, calls, timeout), run_calls(sb, calls, timeout)
+    searches = {p.task_id: s for p in candidates if (s := new_search(p)) is not None}
+    rngs = {tid: random.Random(f"mine:{seed}:{tid}") for tid in searches}
+    search_inputs(sb, searches, rngs, want=n_inputs, rounds=2, timeout=timeout)
+    tried = {
+        tid: [t for t in s.tried if t.status in ("ok", "not-literal")][: 2 * n_inputs]
+        for tid, s in searches.items()
+    }
+    calls = [(p.reference, p.entry_point, [t.src for t in tried.get(p.task_id, [])]) for p in candidates]
+    again = run_calls(sb, calls, timeout)
     kept, dropped = [], Counter()
-    for p, a, b in zip(candidates, first, second):
-        ok = [(x, y) for x, y in zip(a, b) if x.status == "ok"]
+    for p, b in zip(candidates, again):
+        ok = list(zip(tried.get(p.task_id, []), b))
         if not ok:
             dropped["no-working-input"] += 1
-        elif any(y.status != "ok" or not same_value(x.values[0], y.values[0]) for x, y in ok):
+        elif any(y.status != "ok" or not same_value(x.value, y.values[0]) for x, y in ok if x.status == "ok"):
             dropped["nondeterministic"] += 1
-        elif not any(round_trips(x.values[0]) for x, _ in ok):
+        elif not any(x.status == "ok" and round_trips(x.value) for x, _ in ok):
             dropped["unrepresentable-output"] += 1
         else:
             p.meta["mine"]["n_working_inputs"] = len(ok)
             kept.append(p)
     return kept, dropped
+
+
+def spread(candidates: list, per_module: int, limit: int) -> tuple[list, int]:
+    """At most `per_module` problems per module, taken round-robin over modules (in order of first
+    appearance) until `limit` (0: no limit), so no module fills the set. Returns (kept, n dropped)."""
+    queues: dict[str, list] = {}
+    for p in candidates:
+        queues.setdefault(p.meta["mine"]["module"], []).append(p)
+    if per_module:
+        queues = {m: q[:per_module] for m, q in queues.items()}
+    picked: list = []
+    while any(queues.values()) and (not limit or len(picked) < limit):
+        for q in queues.values():
+            if q and (not limit or len(picked) < limit):
+                picked.append(q.pop(0))
+    order = {id(p): i for i, p in enumerate(candidates)}
+    return sorted(picked, key=lambda p: order[id(p)]), len(candidates) - len(picked)
+
+
+def module_spread(problems: list) -> dict[str, Any]:
+    """How the problems spread over modules: how many modules, the largest share, the top ten."""
+    counts = Counter(p.meta["mine"]["module"] for p in problems)
+    return {
+        "modules": len(counts),
+        "max_per_module": max(counts.values(), default=0),
+        "top_modules": dict(counts.most_common(10)),
+    }
 
 
 def extract_all(cfg: MineConfig) -> tuple[list, Counter, int]:
@@ -107,7 +141,7 @@ def extract_all(cfg: MineConfig) -> tuple[list, Counter, int]:
     return candidates, dropped, len(sources)
 
 
-def print_drops(found: int, kept: int, dropped: Counter) -> None:
+def print_drops(found: int, kept: int, dropped: Counter, spread_: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -116,7 +150,12 @@ def print_drops(found: int, kept: int, dropped: Counter) -> None:
     table.add_column("count", justify="right")
     for reason, n in dropped.most_common():
         table.add_row(reason, str(n))
-    Console(stderr=True).print(table)
+    console = Console(stderr=True)
+    console.print(table)
+    top = ", ".join(f"{m} {n}" for m, n in spread_["top_modules"].items())
+    console.print(
+        f"spread: {spread_['modules']} modules, at most {spread_['max_per_module']} from one ({top})"
+    )
 
 
 def run_mine(cfg: MineConfig) -> dict[str, Any]:
@@ -133,19 +172,21 @@ def run_mine(cfg: MineConfig) -> dict[str, Any]:
         with Sandbox(SandboxConfig(workers=cfg.workers, timeout=cfg.timeout)) as sb:
             candidates, dyn = dynamic_check(sb, candidates, cfg.n_inputs, cfg.seed, cfg.timeout)
         dropped.update(dyn)
-    if cfg.limit and len(candidates) > cfg.limit:
-        dropped["over-limit"] += len(candidates) - cfg.limit
-        candidates = candidates[: cfg.limit]
+    candidates, n_capped = spread(candidates, cfg.per_module, 0)
+    candidates, n_over = spread(candidates, 0, cfg.limit)  # round-robin over modules up to the limit
+    dropped.update({"over-module-cap": n_capped, "over-limit": n_over})
+    dropped = +dropped  # counts of zero are not drops
     write_records(cfg.out, candidates)
     summary = {
         "files": n_files,
         "functions": found,
         "problems": len(candidates),
         "dropped": dict(dropped.most_common()),
+        "spread": module_spread(candidates),
         "seconds": round(time.time() - start, 2),
     }
     write_text_atomic(f"{cfg.out}.summary.json", json.dumps(summary, indent=2))
-    print_drops(found, len(candidates), dropped)
+    print_drops(found, len(candidates), dropped, summary["spread"])
     return summary
 
 

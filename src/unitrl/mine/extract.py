@@ -5,7 +5,9 @@ a simple top-level assignment (a constant, a table, a compiled regex), or anothe
 passes the same purity checks, recursively. Classes, names bound under `if`/`try` at module level, star
 imports and anything else are not carried, and the function is dropped with the reason. The reference is
 the carried pieces in their original order followed by the function; the prompt is the function's
-imports, signature and own docstring (a human-eval style prompt).
+imports, signature and own docstring (a human-eval style prompt); a function whose signature uses a name
+the prompt does not define (a default `_sentinel`, a module-level type) is dropped, since no completion
+of that prompt could run.
 """
 
 from __future__ import annotations
@@ -124,6 +126,23 @@ def prompt_of(func: ast.FunctionDef, carried: list[ast.stmt]) -> str:
     return "\n".join(imports + ([""] if imports else []) + [header]) + "\n"
 
 
+def undefined_in_prompt(func: ast.FunctionDef, carried: list[ast.stmt]) -> set[str]:
+    """Names the signature uses (defaults, annotations) that the prompt does not define: the prompt
+    holds only the carried imports, so `def f(x=_sentinel)` or `-> Foo` with a module-level `Foo`
+    would fail before any completion runs."""
+    a = func.args
+    parts: list[ast.AST | None] = [*a.defaults, *a.kw_defaults, func.returns]
+    parts += [arg.annotation for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if arg]
+    used = {n.id for part in parts if part is not None for n in ast.walk(part) if isinstance(n, ast.Name)}
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for s in carried
+        if isinstance(s, ast.Import | ast.ImportFrom)
+        for alias in s.names
+    }
+    return used - imported - static.BUILTIN_NAMES
+
+
 def _with_pass(stub: ast.FunctionDef) -> ast.FunctionDef:
     stub.body = [ast.Pass()]
     return stub
@@ -152,6 +171,9 @@ def extract_problems(src: SourceFile, require_docstring: bool = True, max_lines:
             carried, reason = carried_statements(func, table)  # type: ignore[arg-type]
         if reason:
             out.drop(reason)
+            continue
+        if undefined_in_prompt(func, carried):  # type: ignore[arg-type]
+            out.drop("prompt-uses-undefined-name")
             continue
         order = {id(s): i for i, s in enumerate(tree.body)}
         pieces = sorted(carried, key=lambda s: order[id(s)]) + [func]

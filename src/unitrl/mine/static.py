@@ -62,6 +62,14 @@ PURE_MODULES = {
     "sre_constants",
     "_collections_abc",
     "__future__",
+    # Computing modules whose functions work on the values they are given (a clock read such as
+    # datetime.now is caught by the dynamic check: two runs must agree); warnings only write to stderr.
+    "warnings",
+    "datetime",
+    "stat",
+    "builtins",
+    "urllib.parse",
+    "email",
 }
 BANNED_NAMES = {
     "open",
@@ -110,9 +118,10 @@ BUILTIN_NAMES = set(dir(builtins))
 
 
 def module_verdict(module: str) -> str | None:
-    """None when importing `module` is fine, else the drop reason."""
+    """None when importing `module` (or a package holding it: `urllib.parse`) is fine, else the reason."""
     root = module.split(".")[0]
-    if root in PURE_MODULES:
+    parts = module.split(".")
+    if any(".".join(parts[:i]) in PURE_MODULES for i in range(1, len(parts) + 1)):
         return None
     return "impure-import" if root in sys.stdlib_module_names else "non-stdlib-import"
 

@@ -1,15 +1,27 @@
-"""The whole pipeline as one list of stages, each calling its stage's own entry point with its config.
+"""The pipeline as a table: one row per stage (name, config class, function, the values the pipeline fills
+in); each stage's inputs and outputs are derived from the paths in its resolved config.
 
-humaneval (the sandbox on HumanEval's canonical and known-wrong programs) -> mine -> synth (standard-library problems: tests without an LLM, kill rates) | curriculum -> warm-start
-(a tiny policy that writes small functions) -> sample -> exec -> pairs -> train-rm -> score -> bon -> rl
--> final sample -> eval. A pipeline YAML has one optional section per stage whose keys are that stage's
-own config fields (`unitrl <stage> --help` lists them); the pipeline fills in the paths between stages.
-The defaults are the embedded CPU demo (about 10-15 minutes on 2 cores); `configs/` has real-model ones.
+The embedded default is the chain the papers describe, at a size a 2-core CPU runs in minutes:
+corpus (the curriculum written out as documented Python functions, `unitrl/data/curriculum/`) -> mine ->
+synth (tests by executing the references) -> split (train / held-out, by task id) -> sample -> exec ->
+pairs -> train_rm -> score -> bon -> rl (on the synthesized tests of the train split) -> final_sample ->
+eval (on the held-out split, which went through the same mine + synth path). Beside the chain: humaneval
+(the sandbox on HumanEval's canonical and known-wrong programs), and, for the tiny policy only,
+curriculum (warm-start examples, none a mined prompt) -> policy (the warm start) and reward_model.
+
+Inputs and outputs are not listed by hand. A config field marked `path: out_file|out_dir` is an output;
+every other value naming a path that an earlier stage writes (or under it), or that exists on disk, is an
+input, so a stage whose inputs changed reruns and no input is forgotten. A pipeline YAML has top-level
+options (`PipelineConfig`) and one optional section per stage whose keys are that stage's own config
+fields (`unitrl <stage> --help` lists them). Budgets are step counts; a time limit applies only where the
+YAML sets one (`policy.max_seconds`, `rl.max_minutes`), and the report then says that it cut a stage short.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,431 +30,245 @@ from typing import Any
 from unitrl.errors import UserError
 from unitrl.pipeline.runner import StageSpec
 
-STAGES = [
-    "humaneval",
-    "mine",
-    "synth",
-    "curriculum",
-    "policy",
-    "sample",
-    "exec",
-    "pairs",
-    "reward_model",
-    "train_rm",
-    "score",
-    "bon",
-    "rl",
-    "final_sample",
-    "eval",
-]
-
 
 @dataclass
 class PipelineConfig:
     out_dir: str = field(default="runs/default", metadata={"path": "out_dir"})
     seed: int = field(default=0, metadata={"min": 0, "max": 4294967295})
-    workers: int = field(default=0, metadata={"min": 0, "max": 1024})
-    # Policy: "curriculum" builds and warm-starts the tiny local model; otherwise a hub id or local path.
-    policy: str = field(
+    workers: int = field(
+        default=0, metadata={"min": 0, "max": 1024, "help": "sandbox workers (0 = per core)"}
+    )
+    policy_model: str = field(
         default="curriculum",
-        metadata={
-            "help": "curriculum (build and warm-start the tiny policy) or a model: hub id or local path"
-        },
+        metadata={"help": "curriculum (build and warm-start the tiny policy) or a model: hub id or path"},
     )
     reward_base: str = field(
-        default="tiny",
-        metadata={"help": "tiny (build a local reward model) or a model: hub id or local path"},
+        default="tiny", metadata={"help": "tiny (build a local reward model) or a model: hub id or path"}
     )
-    # Problems that feed sample/pairs/RM/RL, and held-out problems for the final eval ("" = the curriculum's).
-    train_problems: str = ""
-    eval_problems: str = ""
+    train_problems: str = field(default="", metadata={"help": "train on this file instead of split's"})
+    eval_problems: str = field(default="", metadata={"help": "evaluate on this file instead of split's"})
+    rl_subset: str = field(
+        default="all",
+        metadata={
+            "help": "all: RL on the train split; hard: on ACECODER's hard subset",
+            "choices": ("all", "hard"),
+        },
+    )
     sections: dict[str, dict] = field(default_factory=dict)  # per-stage overrides from the YAML
 
 
-# Each stage's config class ("module:Class"), to check a YAML section before any stage runs.
-STAGE_CONFIGS = {
-    "humaneval": "unitrl.pipeline.demo:DemoConfig",
-    "mine": "unitrl.mine.cli:MineConfig",
-    "synth": "unitrl.synth.cli:SynthConfig",
-    "curriculum": "unitrl.pipeline.steps:CurriculumConfig",
-    "policy": "unitrl.pipeline.steps:PolicyConfig",
-    "sample": "unitrl.sample.cli:SampleConfig",
-    "exec": "unitrl.sandbox.cli:ExecConfig",
-    "pairs": "unitrl.prefs.cli:PairsConfig",
-    "reward_model": "unitrl.pipeline.steps:RewardBaseConfig",
-    "train_rm": "unitrl.rm.train:TrainRMConfig",
-    "score": "unitrl.rm.cli:ScoreConfig",
-    "bon": "unitrl.rm.cli:BonConfig",
-    "rl": "unitrl.rl.config:RLConfig",
-    "final_sample": "unitrl.sample.cli:SampleConfig",
-    "eval": "unitrl.eval.cli:EvalConfig",
-}
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    config: str  # "module:Class", the stage's own flat config
+    run: str  # "module:function", called with that config
+    fills: dict[str, Any]  # values the pipeline sets; "{name}" is a named path or option (`named`)
+    seconds: Callable[[Any], float]  # estimated seconds on a quiet 2-core machine, from the config
+    when: Callable[[PipelineConfig], bool] = lambda cfg: True
+
+
+def _tiny_policy(cfg: PipelineConfig) -> bool:
+    return cfg.policy_model == "curriculum"
+
+
+# Unit costs behind the estimates: seconds per unit of work, measured with `unitrl run` on the embedded
+# default on this 2-core machine at a load average of 1-3 (3.8 minutes in all). The counts are the
+# default's (1,200 corpus functions, about 820 train and 270 held-out problems, 1,200 RM training pairs);
+# for another corpus or model the printed estimate is only a rough guide.
+SEC = {"mined": 0.006, "synth_test": 0.0022, "warm_step": 0.2, "sample": 0.0018, "rm_pair_epoch": 0.004,
+       "rl_rollout": 0.006, "eval_program": 0.004}  # fmt: skip
+TRAIN, HELDOUT, RM_PAIRS = 820, 270, 1200
+
+
+TABLE: list[Stage] = [
+    Stage("humaneval", "unitrl.pipeline.demo:DemoConfig", "unitrl.pipeline.demo:run_demo",
+          {"out_dir": "{run}/humaneval", "workers": "{workers}"}, lambda c: 8),
+    # The embedded corpus has 50 functions per module by construction: no per-module cap.
+    Stage("mine", "unitrl.mine.cli:MineConfig", "unitrl.mine.cli:run_mine",
+          {"paths": ["{corpus}"], "out": "{run}/mine/problems.jsonl", "seed": "{seed}", "per_module": 0,
+           "workers": "{workers_2}"}, lambda c: 5 + SEC["mined"] * (c.limit or 1200)),
+    Stage("synth", "unitrl.synth.cli:SynthConfig", "unitrl.synth.cli:run_synth",
+          {"problems": "{run}/mine/problems.jsonl", "out": "{run}/synth/problems.jsonl", "seed": "{seed}",
+           "n_tests": 10, "mutants": 4, "guide_mutants": 0, "workers": "{workers_2}"},
+          lambda c: 5 + SEC["synth_test"] * 1200 * (c.n_tests + 2 * c.mutants)),
+    Stage("split", "unitrl.pipeline.steps:SplitConfig", "unitrl.pipeline.steps:run_split",
+          {"problems": "{run}/synth/problems.jsonl", "train_out": "{run}/split/train.jsonl",
+           "heldout_out": "{run}/split/heldout.jsonl", "seed": "{seed}"}, lambda c: 1),
+    Stage("curriculum", "unitrl.pipeline.steps:CurriculumConfig", "unitrl.pipeline.steps:run_curriculum",
+          {"exclude": "{run}/mine/problems.jsonl", "out": "{run}/curriculum/warmstart.jsonl", "seed": "{seed}"},
+          lambda c: 2, _tiny_policy),
+    Stage("policy", "unitrl.pipeline.steps:PolicyConfig", "unitrl.pipeline.steps:run_policy",
+          {"train": "{run}/curriculum/warmstart.jsonl", "out_dir": "{policy}", "seed": "{seed}"},
+          lambda c: 5 + SEC["warm_step"] * c.steps * c.batch_size / 64, _tiny_policy),
+    Stage("sample", "unitrl.sample.cli:SampleConfig", "unitrl.sample.cli:run_sample",
+          {"problems": "{train}", "model": "{policy}", "backend": "hf", "n": 8, "temperature": 1.0,
+           "max_new_tokens": 64, "greedy": True, "seed": "{seed}", "out": "{run}/sample/samples.jsonl",
+           "limit": 0}, lambda c: 5 + SEC["sample"] * (c.limit or TRAIN) * (c.n + c.greedy)),
+    Stage("exec", "unitrl.sandbox.cli:ExecConfig", "unitrl.pipeline.steps:run_exec_summary",
+          {"problems": "{train}", "samples": "{run}/sample/samples.jsonl", "out": "{run}/exec/results.jsonl",
+           "workers": "{workers}"}, lambda c: 12),
+    Stage("pairs", "unitrl.prefs.cli:PairsConfig", "unitrl.prefs.cli:run_pairs",
+          {"problems": "{train}", "samples": "{run}/sample/samples.jsonl", "results": "{run}/exec/results.jsonl",
+           "out": "{run}/pairs/pairs.jsonl", "seed": "{seed}"}, lambda c: 1),
+    Stage("reward_model", "unitrl.pipeline.steps:RewardBaseConfig", "unitrl.pipeline.steps:run_reward_base",
+          {"out_dir": "{reward_base}", "seed": "{seed}", "corpus": ["{train}"]}, lambda c: 5,
+          lambda cfg: cfg.reward_base == "tiny"),
+    Stage("train_rm", "unitrl.rm.train:TrainRMConfig", "unitrl.rm.cli:run_train_rm",
+          {"pairs": "{run}/pairs/pairs.jsonl", "model": "{reward_base}", "out": "{run}/rm", "seed": "{seed}",
+           "epochs": 4.0, "learning_rate": 1e-3, "eval_fraction": 0.3, "max_length": 160},
+          lambda c: 10 + SEC["rm_pair_epoch"] * RM_PAIRS * c.epochs),
+    Stage("score", "unitrl.rm.cli:ScoreConfig", "unitrl.rm.cli:run_score",
+          {"model": "{run}/rm", "problems": "{train}", "samples": "{run}/sample/samples.jsonl",
+           "out": "{run}/score/scores.jsonl", "max_length": 160}, lambda c: 8),
+    Stage("bon", "unitrl.rm.cli:BonConfig", "unitrl.rm.cli:run_bon",
+          {"samples": "{run}/sample/samples.jsonl", "results": "{run}/exec/results.jsonl",
+           "scores": "{run}/score/scores.jsonl", "out": "{run}/bon", "seed": "{seed}"}, lambda c: 3),
+    Stage("hard", "unitrl.prefs.cli:SelectHardConfig", "unitrl.prefs.cli:run_select_hard",
+          {"problems": "{train}", "results": "{run}/exec/results.jsonl", "samples": "{run}/sample/samples.jsonl",
+           "out": "{run}/hard/problems.jsonl"}, lambda c: 1, lambda cfg: cfg.rl_subset == "hard"),
+    Stage("rl", "unitrl.rl.config:RLConfig", "unitrl.pipeline.steps:run_rl",
+          {"problems": "{rl_problems}", "eval_problems": "{heldout}", "model": "{policy}", "out": "{run}/rl",
+           "algo": "reinforce_pp", "reward": "binary", "steps": 60, "max_minutes": 0.0, "lr": 2e-4,
+           "prompts_per_step": 16, "samples_per_prompt": 8, "micro_batch": 128, "max_new_tokens": 64,
+           "eval_every": 20, "eval_samples": 2, "checkpoint_every": 20, "threads": 1, "seed": "{seed}"},
+          lambda c: 10 + SEC["rl_rollout"] * c.steps * c.prompts_per_step * c.samples_per_prompt
+          + SEC["eval_program"] * HELDOUT * (c.eval_samples + 1) * (2 + c.steps // max(c.eval_every, 1))),
+    Stage("final_sample", "unitrl.sample.cli:SampleConfig", "unitrl.sample.cli:run_sample",
+          {"problems": "{heldout}", "model": "{run}/rl/final", "backend": "hf", "n": 0, "greedy": True,
+           "max_new_tokens": 64, "seed": "{seed}", "out": "{run}/final/samples.jsonl"},
+          lambda c: 5 + SEC["sample"] * HELDOUT),
+    Stage("eval", "unitrl.eval.cli:EvalConfig", "unitrl.eval.cli:run_eval",
+          {"problems": "{heldout}", "samples": "{run}/final/samples.jsonl", "out_dir": "{run}/eval", "k": [1],
+           "workers": "{workers}"}, lambda c: 5),
+]  # fmt: skip
+STAGES = [s.name for s in TABLE]
+BY_NAME = {s.name: s for s in TABLE}
+
+
+def named(cfg: PipelineConfig) -> dict[str, Any]:
+    """The values `{name}` stands for in the table: the run's paths and the top-level options."""
+    from unitrl.rl.curriculum import CORPUS_DIR
+
+    run = Path(cfg.out_dir)
+    train = cfg.train_problems or str(run / "split" / "train.jsonl")
+    return {
+        "run": str(run),
+        "seed": cfg.seed,
+        "workers": cfg.workers,
+        "workers_2": cfg.workers or 2,
+        "corpus": str(CORPUS_DIR),
+        "policy": str(run / "models" / "policy") if _tiny_policy(cfg) else cfg.policy_model,
+        "reward_base": str(run / "models" / "reward-base") if cfg.reward_base == "tiny" else cfg.reward_base,
+        "train": train,
+        "heldout": cfg.eval_problems or str(run / "split" / "heldout.jsonl"),
+        "rl_problems": str(run / "hard" / "problems.jsonl") if cfg.rl_subset == "hard" else train,
+    }
+
+
+def _fill(value: Any, names: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: _fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, names) for v in value]
+    if isinstance(value, str) and re.fullmatch(r"\{\w+\}", value):
+        return names[value[1:-1]]  # a whole placeholder keeps its type (seed stays an int)
+    return value.format(**names) if isinstance(value, str) else value
+
+
+def _class(ref: str) -> Any:
+    module, attr = ref.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def stage_config(stage: Stage, cfg: PipelineConfig, names: dict[str, Any]) -> Any:
+    """The stage's resolved config: the table's fills, then the YAML section (which wins)."""
+    from unitrl.config import build_config
+
+    values = {**_fill(stage.fills, names), **cfg.sections.get(stage.name, {})}
+    if stage.name == "rl" and isinstance(values.get("reward"), str):
+        # `rm` alone in a reward spec means this run's reward model: "0.5*binary+0.5*rm"
+        values["reward"] = re.sub(r"\brm\b(?!:)", f"rm:{names['run']}/rm", values["reward"])
+    return build_config(_class(stage.config), values, prefix=f"{stage.name}.")
+
+
+def _path_tokens(value: Any) -> list[str]:
+    """Strings in a config value that could name paths (a reward spec names one after `rm:`)."""
+    if isinstance(value, list):
+        return [t for v in value for t in _path_tokens(v)]
+    if not isinstance(value, str) or not value:
+        return []
+    return [re.sub(r"^[a-z_]+:(?!//)", "", t) for t in re.split(r"[+*\s]+", value) if t]
+
+
+DATA_SUFFIXES = {".jsonl", ".json", ".parquet", ".yaml", ".yml", ".py", ".csv", ".txt"}
+
+
+def _is_input(token: str, written: set[Path]) -> bool:
+    """Written by an earlier stage (or under such a folder), on disk, or a data file still to be made
+    (a hub id such as `Qwen/Qwen2.5-Coder-7B` is none of these)."""
+    p = Path(token)
+    if _under(p, written):
+        return True
+    local = "/" in token or "." in token
+    return local and (p.exists() or p.suffix in DATA_SUFFIXES)
+
+
+def _under(path: Path, roots: set[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+def derive_io(config: Any, written: set[Path]) -> tuple[list[Path], list[Path]]:
+    """(inputs, outputs) of a resolved config. Outputs: fields marked `path: out_file|out_dir`. Inputs:
+    every other path-like value that an earlier stage writes (or lies under one), that exists, or that
+    names a data file (`_is_input`)."""
+    inputs, outputs = [], []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get("path") in ("out_file", "out_dir"):
+            outputs += [Path(value)] if value else []
+            continue
+        for token in _path_tokens(value):
+            if _is_input(token, written) and Path(token) not in inputs:
+                inputs.append(Path(token))
+    return inputs, outputs
+
+
+def resolve(cfg: PipelineConfig) -> list[StageSpec]:
+    """Every stage the config turns on, with its config, inputs, outputs and function, in order."""
+    names, written, specs = named(cfg), set(), []
+    for stage in TABLE:
+        if not stage.when(cfg):
+            continue
+        config = stage_config(stage, cfg, names)
+        inputs, outputs = derive_io(config, written)
+        written.update(outputs)
+        specs.append(StageSpec(stage.name, config, inputs, outputs, _class(stage.run), stage.seconds(config)))
+    return specs
 
 
 def load_pipeline(path: str | None, out_dir: str | None) -> PipelineConfig:
     """The pipeline config; every top-level option and every stage section is checked here (keys, types,
-    ranges: unitrl.config), so a bad YAML fails before any stage runs, naming the file, line and key."""
-    import importlib
+    ranges: unitrl.config), so a bad YAML fails before any stage runs, naming the file, line and key.
 
+    `policy:` is the warm start's section; `policy: <model>` (a string) is kept as a short form of
+    `policy_model: <model>`."""
     from unitrl.config import check_values, read_yaml
 
     raw, lines = read_yaml(path) if path else ({}, {})
+    if isinstance(raw.get("policy"), str):
+        raw = {("policy_model" if k == "policy" else k): v for k, v in raw.items()}
+        lines = {("policy_model" if k == "policy" else k): v for k, v in lines.items()}
     top = {f.name for f in dataclasses.fields(PipelineConfig)} - {"sections"}
     given = {k: v for k, v in raw.items() if k in top}
     cfg = PipelineConfig(**check_values(PipelineConfig, given, path=path, lines=lines))
     cfg.sections = {str(k): v for k, v in raw.items() if k not in top}
     for name, section in cfg.sections.items():
         where = {"path": path, "line": lines.get(name), "field": name}
-        if name not in STAGES:
+        if name not in BY_NAME:
             raise UserError(f"unknown stage or option (stages: {', '.join(STAGES)})", **where)
         if not isinstance(section, dict):
             raise UserError("a stage section must be a mapping of option names", **where)
-        module, cls = STAGE_CONFIGS[name].split(":")
-        config_cls = getattr(importlib.import_module(module), cls)
-        check_values(config_cls, section, path=path, prefix=f"{name}.", lines=lines)
+        check_values(_class(BY_NAME[name].config), section, path=path, prefix=f"{name}.", lines=lines)
     if out_dir:
         cfg.out_dir = out_dir
     return cfg
-
-
-def _config(cls: type, defaults: dict, section: dict, stage: str) -> Any:
-    from unitrl.config import build_config
-
-    return build_config(cls, {**defaults, **section}, prefix=f"{stage}.")
-
-
-def build_plan(cfg: PipelineConfig) -> list[Callable[[], StageSpec]]:
-    """One factory per stage; factories run in order so later ones see earlier outputs."""
-    run = Path(cfg.out_dir)
-    sec = cfg.sections.get
-    models = run / "models"
-    cur = run / "curriculum"
-    policy_dir = models / "policy" if cfg.policy == "curriculum" else Path(cfg.policy)
-    reward_dir = models / "reward-base" if cfg.reward_base == "tiny" else Path(cfg.reward_base)
-    rl_problems = Path(cfg.train_problems) if cfg.train_problems else cur / "rl.jsonl"
-    heldout = Path(cfg.eval_problems) if cfg.eval_problems else cur / "heldout.jsonl"
-
-    def humaneval() -> StageSpec:
-        from unitrl.pipeline.demo import DemoConfig, run_demo
-
-        c = _config(
-            DemoConfig,
-            {"out_dir": str(run / "humaneval"), "workers": cfg.workers},
-            sec("humaneval", {}),
-            "humaneval",
-        )
-        return StageSpec(
-            "humaneval",
-            c,
-            [],
-            [Path(c.out_dir) / "summary.json"],
-            run_demo,
-            [Path(c.out_dir) / "results.hist.png"],
-        )
-
-    def mine() -> StageSpec:
-        from unitrl.mine.cli import MineConfig, run_mine
-
-        c = _config(
-            MineConfig,
-            {
-                "out": str(run / "mine" / "problems.jsonl"),
-                "limit": 40,
-                "seed": cfg.seed,
-                "workers": cfg.workers or 2,
-            },
-            sec("mine", {}),
-            "mine",
-        )
-        return StageSpec("mine", c, [], [Path(c.out)], run_mine)
-
-    def synth() -> StageSpec:
-        from unitrl.synth.cli import SynthConfig, run_synth
-
-        c = _config(
-            SynthConfig,
-            {
-                "problems": str(run / "mine" / "problems.jsonl"),
-                "out": str(run / "synth" / "problems.jsonl"),
-                "seed": cfg.seed,
-                "mutants": 8,
-                "workers": cfg.workers or 2,
-            },
-            sec("synth", {}),
-            "synth",
-        )
-        return StageSpec("synth", c, [Path(c.problems)], [Path(c.out)], run_synth)
-
-    def curriculum() -> StageSpec:
-        from unitrl.pipeline.steps import CurriculumConfig, run_curriculum
-
-        c = _config(
-            CurriculumConfig, {"out_dir": str(cur), "seed": cfg.seed}, sec("curriculum", {}), "curriculum"
-        )
-        return StageSpec(
-            "curriculum", c, [], [cur / f"{s}.jsonl" for s in ("train", "rl", "heldout")], run_curriculum
-        )
-
-    def policy() -> StageSpec:
-        from unitrl.pipeline.steps import PolicyConfig, run_policy
-
-        if cfg.policy != "curriculum":  # a real model by hub id or path: nothing to build
-            return StageSpec("policy", {"policy": cfg.policy}, [], [], lambda _: {"policy": cfg.policy})
-
-        c = _config(
-            PolicyConfig,
-            {
-                "train": str(cur / "train.jsonl"),
-                "out_dir": str(policy_dir),
-                "reward_out_dir": str(reward_dir) if cfg.reward_base == "tiny" else "",
-                "seed": cfg.seed,
-            },
-            sec("policy", {}),
-            "policy",
-        )
-        return StageSpec("policy", c, [Path(c.train)], [policy_dir / "config.json"], run_policy)
-
-    def sample() -> StageSpec:
-        from unitrl.sample.cli import SampleConfig, run_sample
-
-        c = _config(
-            SampleConfig,
-            {
-                "problems": str(rl_problems),
-                "model": str(policy_dir),
-                "backend": "hf",
-                "n": 8,
-                "temperature": 1.0,
-                "max_new_tokens": 96,
-                "greedy": True,
-                "seed": cfg.seed,
-                "out": str(run / "sample" / "samples.jsonl"),
-                "limit": 192,
-            },
-            sec("sample", {}),
-            "sample",
-        )
-        return StageSpec(
-            "sample", c, [Path(c.problems), policy_dir / "config.json"], [Path(c.out)], run_sample
-        )
-
-    def exec_() -> StageSpec:
-        from unitrl.sandbox.cli import ExecConfig, run_exec
-
-        c = _config(
-            ExecConfig,
-            {
-                "problems": str(rl_problems),
-                "samples": str(run / "sample" / "samples.jsonl"),
-                "out": str(run / "exec" / "results.jsonl"),
-                "workers": cfg.workers,
-            },
-            sec("exec", {}),
-            "exec",
-        )
-        out = Path(c.out)
-        return StageSpec(
-            "exec",
-            c,
-            [Path(c.problems), Path(c.samples)],
-            [out],
-            lambda x: _summary_of(run_exec(x)),
-            [out.with_suffix(".hist.png")],
-        )
-
-    def pairs() -> StageSpec:
-        from unitrl.prefs.cli import PairsConfig, run_pairs
-
-        c = _config(
-            PairsConfig,
-            {
-                "problems": str(rl_problems),
-                "samples": str(run / "sample" / "samples.jsonl"),
-                "results": str(run / "exec" / "results.jsonl"),
-                "out": str(run / "pairs" / "pairs.jsonl"),
-                "seed": cfg.seed,
-            },
-            sec("pairs", {}),
-            "pairs",
-        )
-        return StageSpec("pairs", c, [Path(c.samples), Path(c.results)], [Path(c.out)], run_pairs)
-
-    def reward_model() -> StageSpec:
-        from unitrl.pipeline.steps import RewardBaseConfig, run_reward_base
-
-        if cfg.reward_base != "tiny":
-            return StageSpec(
-                "reward_model", {"base": cfg.reward_base}, [], [], lambda _: {"base": cfg.reward_base}
-            )
-
-        c = _config(
-            RewardBaseConfig,
-            {"out_dir": str(reward_dir), "seed": cfg.seed, "corpus": [str(cur / "train.jsonl")]},
-            sec("reward_model", {}),
-            "reward_model",
-        )
-        return StageSpec(
-            "reward_model", c, [cur / "train.jsonl"], [reward_dir / "config.json"], run_reward_base
-        )
-
-    def train_rm() -> StageSpec:
-        from unitrl.rm.cli import run_train_rm
-        from unitrl.rm.train import TrainRMConfig
-
-        c = _config(
-            TrainRMConfig,
-            {
-                "pairs": str(run / "pairs" / "pairs.jsonl"),
-                "model": str(reward_dir),
-                "out": str(run / "rm"),
-                "seed": cfg.seed,
-                "epochs": 4.0,
-                "learning_rate": 1e-3,
-            },
-            sec("train_rm", {}),
-            "train_rm",
-        )
-        return StageSpec(
-            "train_rm",
-            c,
-            [Path(c.pairs), reward_dir / "config.json"],
-            [Path(c.out) / "metrics.json"],
-            run_train_rm,
-            [Path(c.out) / "loss.png"],
-        )
-
-    def score() -> StageSpec:
-        from unitrl.rm.cli import ScoreConfig, run_score
-
-        c = _config(
-            ScoreConfig,
-            {
-                "model": str(run / "rm"),
-                "problems": str(rl_problems),
-                "samples": str(run / "sample" / "samples.jsonl"),
-                "out": str(run / "score" / "scores.jsonl"),
-            },
-            sec("score", {}),
-            "score",
-        )
-        return StageSpec("score", c, [Path(c.samples), run / "rm" / "metrics.json"], [Path(c.out)], run_score)
-
-    def bon() -> StageSpec:
-        from unitrl.rm.cli import BonConfig, run_bon
-
-        c = _config(
-            BonConfig,
-            {
-                "samples": str(run / "sample" / "samples.jsonl"),
-                "results": str(run / "exec" / "results.jsonl"),
-                "scores": str(run / "score" / "scores.jsonl"),
-                "out": str(run / "bon"),
-                "seed": cfg.seed,
-            },
-            sec("bon", {}),
-            "bon",
-        )
-        return StageSpec(
-            "bon",
-            c,
-            [Path(c.results), Path(c.scores)],
-            [Path(c.out) / "bon.json"],
-            run_bon,
-            [Path(c.out) / "bon.png"],
-        )
-
-    def rl() -> StageSpec:
-        from unitrl.pipeline.steps import run_rl
-        from unitrl.rl.config import RLConfig
-
-        c = _config(
-            RLConfig,
-            {
-                "problems": str(rl_problems),
-                "eval_problems": str(heldout),
-                "model": str(policy_dir),
-                "out": str(run / "rl"),
-                "algo": "reinforce_pp",
-                "reward": "binary",
-                "max_minutes": 4.0,
-                "seed": cfg.seed,
-            },
-            sec("rl", {}),
-            "rl",
-        )
-        return StageSpec(
-            "rl",
-            c,
-            [Path(c.problems), policy_dir / "config.json"],
-            [Path(c.out) / "summary.json"],
-            run_rl,
-            [Path(c.out) / "curves.png"],
-        )
-
-    def final_sample() -> StageSpec:
-        from unitrl.sample.cli import SampleConfig, run_sample
-
-        c = _config(
-            SampleConfig,
-            {
-                "problems": str(heldout),
-                "model": str(run / "rl" / "final"),
-                "backend": "hf",
-                "n": 0,
-                "greedy": True,
-                "max_new_tokens": 96,
-                "seed": cfg.seed,
-                "out": str(run / "final" / "samples.jsonl"),
-            },
-            sec("final_sample", {}),
-            "final_sample",
-        )
-        return StageSpec(
-            "final_sample", c, [Path(c.problems), run / "rl" / "summary.json"], [Path(c.out)], run_sample
-        )
-
-    def eval_() -> StageSpec:
-        from unitrl.eval.cli import EvalConfig, run_eval
-
-        c = _config(
-            EvalConfig,
-            {
-                "problems": str(heldout),
-                "samples": str(run / "final" / "samples.jsonl"),
-                "out_dir": str(run / "eval"),
-                "k": [1],
-                "workers": cfg.workers,
-            },
-            sec("eval", {}),
-            "eval",
-        )
-        return StageSpec(
-            "eval", c, [Path(c.problems), Path(c.samples)], [Path(c.out_dir) / "summary.json"], run_eval
-        )
-
-    return [
-        humaneval,
-        mine,
-        synth,
-        curriculum,
-        policy,
-        sample,
-        exec_,
-        pairs,
-        reward_model,
-        train_rm,
-        score,
-        bon,
-        rl,
-        final_sample,
-        eval_,
-    ]
-
-
-def _summary_of(results: list) -> dict:
-    n = len(results)
-    return {
-        "samples": n,
-        "passed": sum(r.passed for r in results),
-        "mean_pass_rate": round(sum(r.pass_rate for r in results) / max(n, 1), 4),
-    }

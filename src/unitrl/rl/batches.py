@@ -1,39 +1,46 @@
-"""Prompts, programs and batches: how a problem becomes policy input and a completion becomes a program.
+"""Prompts, programs and batches: what the policy sees in RL and which program each rollout stands for.
 
-- `program_of`: completion-style prompts (the prompt holds `def entry_point`, as in HumanEval) give
-  prompt + completion; instruction prompts give the code extracted from the answer (`records.extract_code`).
-- `use_chat`: instruction prompts go through the tokenizer's chat template when it has one.
+- `policy_inputs`: the prompt format (resolved from the tokenizer as `unitrl sample` resolves it) and
+  each problem's prompt token ids, both from `unitrl.policy_io`: RL and `sample` feed a model the same ids.
+- `program_of`: the program a generated text stands for (`policy_io.program_of`: ACECODER's cut).
 - `with_replay`: a rollout plus replayed rows, re-padded into the rollout layout.
 - `evaluate`: held-out pass@1 through the sandbox, sampled and greedy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from unitrl.records import Problem, Sample
-from unitrl.rl.config import RLConfig
+from unitrl import policy_io
+from unitrl.records import Problem
+from unitrl.rl.config import EvalSettings
 from unitrl.rl.replay import ReplayEntry
-from unitrl.rl.rollout import RolloutBatch, encode_prompts, left_pad
+from unitrl.rl.rollout import RolloutBatch, left_pad
 
 
-def is_completion_style(problem: Problem, style: str) -> bool:
-    if style != "auto":
-        return style == "complete"
-    return bool(problem.entry_point) and f"def {problem.entry_point}" in problem.prompt
+def policy_inputs(
+    tokenizer, problems: list[Problem], prompt_format: str, show_test: bool
+) -> tuple[str, list[list[int]]]:
+    """(resolved format, prompt token ids per problem)."""
+    fmt = policy_io.resolve_format(prompt_format, policy_io.tokenizer_has_chat_template(tokenizer))
+    return fmt, [
+        policy_io.encode_prompt(tokenizer, policy_io.build_prompt(p, fmt, show_test)) for p in problems
+    ]
 
 
-def program_of(problem: Problem, text: str, style: str) -> str:
-    if is_completion_style(problem, style):
-        return Sample(problem.task_id, completion=text).program(problem)
-    return Sample(problem.task_id, solution=text).program(problem)
+# rl/trl_rewards.py still names its formats by the older prompt styles; read them until it passes a format.
+_STYLES = {"complete": "completion", "instruct": "chat"}
 
 
-def use_chat(tokenizer, problems: list[Problem], chat: str, style: str) -> bool:
-    if chat != "auto":
-        return chat == "yes"
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    return has_template and not any(is_completion_style(p, style) for p in problems[:1])
+def program_of(problem: Problem, text: str, fmt: str) -> str:
+    """The program a generated text stands for, as `unitrl sample` would store it (format chat or
+    completion; the older style names auto | complete | instruct are accepted too)."""
+    if fmt == "auto":
+        code_prompt = bool(problem.entry_point) and f"def {problem.entry_point}" in problem.prompt
+        fmt = "completion" if code_prompt else "chat"
+    return policy_io.program_of(problem, text, _STYLES.get(fmt, fmt))
 
 
 def with_replay(tokenizer, batch: RolloutBatch, entries: list[ReplayEntry]) -> RolloutBatch:
@@ -63,26 +70,28 @@ def with_replay(tokenizer, batch: RolloutBatch, entries: list[ReplayEntry]) -> R
     )
 
 
-def evaluate(parts, problems: list[Problem], sandbox, cfg: RLConfig, chat: bool, generate) -> dict:
-    """Held-out pass@1: sampled (mean over `eval_samples` draws at the training temperature) and greedy."""
+def evaluate(
+    problems: list[Problem],
+    prompt_ids: list[list[int]],
+    fmt: str,
+    sandbox,
+    settings: EvalSettings,
+    generate: Callable[..., RolloutBatch],
+) -> dict:
+    """Held-out pass@1: sampled (mean over `settings.samples` draws at the rollout temperature) and greedy."""
+    from unitrl.sandbox.grade import grade_programs
+
     out: dict[str, float] = {}
-    modes = ([("eval_pass1", cfg.eval_samples, False)] if cfg.eval_samples > 0 else []) + (
-        [("eval_greedy", 1, True)] if cfg.eval_greedy else []
+    modes = ([("eval_pass1", settings.samples, False)] if settings.samples > 0 else []) + (
+        [("eval_greedy", 1, True)] if settings.greedy else []
     )
     for key, n, greedy in modes:
         passed = 0
         for i in range(0, len(problems), 64):
             chunk = problems[i : i + 64]
-            batch = generate(encode_prompts(parts.tokenizer, [p.prompt for p in chunk], chat), n, greedy)
-            probs = [p for p in chunk for _ in range(n)]
-            programs = [program_of(p, t, cfg.prompt_style) for p, t in zip(probs, batch.texts)]
-            from unitrl.sandbox.grade import grade_programs
-
-            results = grade_programs(
-                sandbox,
-                [(p, prog, j) for j, (p, prog) in enumerate(zip(probs, programs))],
-                timeout=cfg.test_timeout,
-            )
-            passed += sum(r.passed for r in results)
+            batch = generate(prompt_ids[i : i + 64], n, greedy)
+            rows = [p for p in chunk for _ in range(n)]
+            items = [(p, program_of(p, t, fmt), j) for j, (p, t) in enumerate(zip(rows, batch.texts))]
+            passed += sum(r.passed for r in grade_programs(sandbox, items, timeout=settings.test_timeout))
         out[key] = passed / max(1, len(problems) * n)
     return out

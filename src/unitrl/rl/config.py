@@ -1,6 +1,14 @@
-"""`RLConfig`: the one flat config of `unitrl rl` (CLI flags and YAML). Defaults run on this CPU machine.
+"""`RLConfig`: the one flat config of `unitrl rl` (CLI flags and YAML), and the typed settings the
+building blocks take instead of it. Defaults run on this CPU machine.
 
-ACECODER's GPU settings for reference (REFERENCE.md section 1): 256 prompts x 8 samples, lr 5e-7,
+`RLConfig` is what a user writes. The loop hands each part only what it needs: `RolloutSettings`
+(generation), `LossSettings` and `UpdateSettings` (the gradient step), `EvalSettings` (held-out pass@1),
+and `sandbox_config`, the one place the user's per-test time limit becomes the sandbox's limits. What
+differs between algorithms (estimator, critic, where the KL goes, loss) is a row of
+`unitrl.rl.estimators.ALGORITHMS`, not a name compared in the code. This module imports no torch, so
+the CLI starts fast.
+
+ACECODER's GPU settings for reference (docs/REFERENCE.md section 1): 256 prompts x 8 samples, lr 5e-7,
 kl_coef 0.01, temperature 1.0, 80 rollout iterations, binary reward; see configs/ for a full file.
 """
 
@@ -92,17 +100,14 @@ class RLConfig:
     temperature: float = field(default=1.0, metadata=_h("sampling temperature", min=0, max=100))
     top_p: float = field(default=1.0, metadata=_h("nucleus sampling", min=0, min_exclusive=True, max=1))
     max_new_tokens: int = field(default=256, metadata=_h("completion length limit", min=1))
-    chat: str = field(
-        default="auto",
-        metadata=_h("auto | yes | no: wrap prompts in the chat template", choices=("auto", "yes", "no")),
-    )
-    prompt_style: str = field(
+    prompt_format: str = field(
         default="auto",
         metadata=_h(
-            "auto | complete (program = prompt + completion) | instruct",
-            choices=("auto", "complete", "instruct"),
+            "auto | chat | completion: what the policy sees (unitrl.policy_io, the same as `unitrl sample`)",
+            choices=("auto", "chat", "completion"),
         ),
     )
+    show_test: bool = field(default=True, metadata=_h("chat prompts show the problem's first test"))
     backend: str = field(
         default="hf", metadata=_h("hf | vllm (GPU machines with vllm installed)", choices=("hf", "vllm"))
     )
@@ -124,10 +129,90 @@ class RLConfig:
     resume: bool = field(default=True, metadata=_h("resume from the newest checkpoint in --out"))
     sandbox_workers: int = field(default=2, metadata=_h("sandbox worker processes", min=0, max=1024))
     test_timeout: float = field(
-        default=3.0, metadata=_h("seconds per test", min=0, min_exclusive=True, max=86400)
+        default=3.0,
+        metadata=_h("CPU seconds per test (wall: 3x + 0.5 s)", min=0, min_exclusive=True, max=86400),
     )
     overlap_rewards: bool = field(
         default=True, metadata=_h("grade in a thread while the trainer scores tokens")
     )
-    tensorboard: bool = field(default=False, metadata=_h("also log to TensorBoard (if installed)"))
+    tensorboard: bool = field(
+        default=False, metadata=_h("also log to TensorBoard (needs the tensorboard package)")
+    )
     threads: int = field(default=0, metadata=_h("torch CPU threads (0 = torch default)", min=0, max=1024))
+
+
+# ---------------------------------------------------------------------------- what the parts receive
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """How programs are sampled for one step (and for held-out evaluation)."""
+
+    samples_per_prompt: int = 8
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """The terms of one micro-batch's loss."""
+
+    kl_coef: float = 0.01
+    clip_eps: float = 0.2
+    value_clip: float = 0.2
+    vf_coef: float = 0.5
+    critic_detach: bool = True
+    temperature: float = 1.0  # log-probs are scored at the sampling temperature
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How one rollout becomes optimizer steps."""
+
+    loss: LossSettings = LossSettings()
+    ppo_epochs: int = 1
+    mini_batches: int = 1
+    micro_batch: int = 64
+    max_grad_norm: float = 1.0
+    bf16: bool = True
+
+    @property
+    def off_policy(self) -> bool:
+        """More than one optimizer step per rollout: ratios against the rollout policy are not 1."""
+        return self.ppo_epochs > 1 or self.mini_batches > 1
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Held-out pass@1: `samples` draws per problem at the rollout temperature, and greedy."""
+
+    samples: int = 4
+    greedy: bool = True
+    test_timeout: float = 3.0
+
+
+def rollout_settings(cfg: RLConfig) -> RolloutSettings:
+    return RolloutSettings(cfg.samples_per_prompt, cfg.max_new_tokens, cfg.temperature, cfg.top_p)
+
+
+def update_settings(cfg: RLConfig) -> UpdateSettings:
+    loss = LossSettings(
+        cfg.kl_coef, cfg.clip_eps, cfg.value_clip, cfg.vf_coef, cfg.critic_detach, cfg.temperature
+    )
+    return UpdateSettings(
+        loss, cfg.ppo_epochs, cfg.mini_batches, cfg.micro_batch, cfg.max_grad_norm, cfg.bf16
+    )
+
+
+def eval_settings(cfg: RLConfig) -> EvalSettings:
+    return EvalSettings(cfg.eval_samples, cfg.eval_greedy, cfg.test_timeout)
+
+
+def sandbox_config(cfg: RLConfig):
+    """The sandbox RL grades in. `--test-timeout` is the CPU seconds each test may use; the sandbox
+    derives the wall limit from it (x `wall_factor` + 0.5 s). Reward and evaluation grading pass the
+    same value per job, so a sandbox handed in by a caller applies it too."""
+    from unitrl.sandbox import SandboxConfig
+
+    return SandboxConfig(workers=cfg.sandbox_workers, timeout=cfg.test_timeout)

@@ -1,10 +1,11 @@
-"""Advantage estimators: one pure function per algorithm, selected by name from `ADVANTAGE_ESTIMATORS`.
+"""Advantage estimators: one pure function per algorithm, and `ALGORITHMS`, the table of what sets each
+algorithm apart (estimator, critic, where the KL applies, loss), selected by name.
 
 Every estimator takes the same `AdvantageInputs` (tensors of one rollout batch) and returns
 `AdvantageResult(advantages (B, T), returns (B, T) | None)`. Shapes: B sequences, T completion tokens,
 `mask` (B, T) is 1 on the tokens the policy generated (up to and including EOS).
 
-Formulas follow the reference engines (REFERENCE.md section 4):
+Formulas follow the reference engines (docs/REFERENCE.md section 4):
 - `reinforce_pp`: REINFORCE++ (Hu 2025; OpenRLHF `reinforce`, verl `reinforce_plus_plus`). Terminal reward
   clipped to [-10, 10] on the last generated token, a per-token k1 KL penalty -beta (log pi - log pi_ref),
   returns with gamma = 1, whitened over ALL valid tokens of the batch. No critic, no per-prompt baseline.
@@ -196,14 +197,29 @@ def actor_critic(x: AdvantageInputs) -> AdvantageResult:
     return AdvantageResult(broadcast(r - x.values.detach().float(), x.mask), r)
 
 
-ADVANTAGE_ESTIMATORS: dict[str, Callable[[AdvantageInputs], AdvantageResult]] = {
-    "reinforce_pp": reinforce_pp,
-    "reinforce_pp_baseline": reinforce_pp_baseline,
-    "grpo": grpo,
-    "rloo": rloo,
-    "ppo": ppo,
-    "actor_critic": actor_critic,
-}
+# ------------------------------------------------------------------------------------------ the table
 
-# Estimators whose KL to the reference enters as shaped token reward (k1); the others add a k3 KL loss term.
-KL_IN_REWARD = {"reinforce_pp", "reinforce_pp_baseline", "ppo"}
+
+@dataclass(frozen=True)
+class Algorithm:
+    """What sets one algorithm apart, read by the trainer, the policy loader and the update."""
+
+    estimator: Callable[[AdvantageInputs], AdvantageResult]
+    critic: str  # "none" | "token": a value per token (GAE) | "sequence": one value per program
+    kl: str  # "reward": k1 KL shaped into the token rewards | "loss": a k3 KL term added to the loss
+    loss: str  # "ppo_clip": the clipped surrogate | "actor_critic": Gorinski's actor + critic loss
+    min_group: int = 1  # samples per prompt the estimator needs (a group baseline needs two)
+    replay: bool = False  # replayed good programs join the update (`replay_per_step`)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "reinforce_pp": Algorithm(reinforce_pp, critic="none", kl="reward", loss="ppo_clip"),
+    "reinforce_pp_baseline": Algorithm(
+        reinforce_pp_baseline, critic="none", kl="reward", loss="ppo_clip", min_group=2
+    ),
+    "grpo": Algorithm(grpo, critic="none", kl="loss", loss="ppo_clip", min_group=2),
+    "rloo": Algorithm(rloo, critic="none", kl="loss", loss="ppo_clip", min_group=2),
+    "ppo": Algorithm(ppo, critic="token", kl="reward", loss="ppo_clip"),
+    "actor_critic": Algorithm(actor_critic, critic="sequence", kl="loss", loss="actor_critic", replay=True),
+}
+ADVANTAGE_ESTIMATORS = {name: row.estimator for name, row in ALGORITHMS.items()}

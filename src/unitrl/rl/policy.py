@@ -23,7 +23,7 @@ class PolicyParts:
     model: torch.nn.Module
     tokenizer: object
     ref: torch.nn.Module | None  # None: no KL, or LoRA (use `reference_context`)
-    critic: torch.nn.Module | None  # SequenceCritic (actor_critic) or ValueHead (ppo)
+    critic: torch.nn.Module | None  # SequenceCritic ("sequence") or ValueHead ("token"), by the algorithm
     device: torch.device
     lora: bool
 
@@ -38,7 +38,7 @@ def pick_device(name: str) -> torch.device:
 
 def load_policy(
     model_path: str,
-    algo: str,
+    critic_kind: str,
     device: torch.device,
     kl: bool,
     lora_r: int,
@@ -66,10 +66,11 @@ def load_policy(
     elif kl:
         ref = copy.deepcopy(model).eval().requires_grad_(False)
     hidden = model.config.hidden_size
+    # "token": a value per completion token (PPO's GAE); "sequence": one per program (Gorinski)
     critic = {
-        "actor_critic": lambda: SequenceCritic(hidden, critic_width),
-        "ppo": lambda: ValueHead(hidden),
-    }.get(algo)
+        "sequence": lambda: SequenceCritic(hidden, critic_width),
+        "token": lambda: ValueHead(hidden),
+    }.get(critic_kind)
     return PolicyParts(model, tokenizer, ref, critic().to(device) if critic else None, device, lora_r > 0)
 
 

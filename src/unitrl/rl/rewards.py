@@ -8,7 +8,7 @@ A reward spec names one reward or a weighted sum: `binary`, `pass_rate`, `coderl
 - `coderl`: CodeRL (Le et al. 2022): -1 syntax error, -0.6 runtime error, -0.3 failed tests, +1 all pass.
 - `rltf`: RLTF (Liu et al. 2023) adaptive reward: the CodeRL values, but a program that runs and fails gets
   -0.3 + 1.3 * passed / total. (RLTF's fine-grained per-line penalty is not implemented.)
-- `partial`: the Gorinski et al. reconstruction (assumption, REFERENCE.md section 2): -1 syntax error,
+- `partial`: the Gorinski et al. reconstruction (assumption, docs/REFERENCE.md section 2): -1 syntax error,
   -0.6 runtime error, else the pass rate in [0, 1].
 - `rm:PATH`: a reward model from `unitrl train-rm`, z-normalized over the batch.
 A test with status `infrastructure-error` makes the reward None: the sample is dropped from the update,
@@ -152,14 +152,14 @@ def needs_tests(terms: list[RewardTerm]) -> bool:
 def score_with_rm(
     path: str, device: str, problems: Sequence[Problem], programs: Sequence[str]
 ) -> list[float]:
-    """Raw reward-model scores; the RM prompt shows the question plus ONE test (ACECODER)."""
+    """Raw reward-model scores on the input the RM was trained on: the question plus ONE test (ACECODER),
+    a stdin/stdout example written exactly as the pairs stage wrote it (`rm.prompt.problem_rm_prompt`)."""
     from unitrl.rm.scoring import RewardModelScorer  # written by the rm stage
 
     scorer = _SCORERS.get((path, device))
     if scorer is None:
         scorer = _SCORERS[(path, device)] = RewardModelScorer(path, device)
-    first_tests = [str(p.tests[0]) if p.tests else "" for p in problems]
-    return scorer.score([p.prompt for p in problems], first_tests, list(programs))
+    return scorer.score_problems(list(problems), list(programs))
 
 
 _SCORERS: dict[tuple[str, str], object] = {}
@@ -171,15 +171,16 @@ def compute_rewards(
     problems: Sequence[Problem],
     programs: Sequence[str],
     device: str = "cpu",
+    timeout: float | None = None,
 ) -> tuple[list[float | None], list[Result] | None]:
-    """Grade the programs in the sandbox (when a term needs tests) and combine the terms."""
+    """Grade the programs in the sandbox (when a term needs tests; `timeout`: CPU seconds per test, None
+    for the sandbox's own limit) and combine the terms."""
     results = None
     if needs_tests(terms):
         from unitrl.sandbox.grade import grade_programs
 
-        results = grade_programs(
-            sandbox, [(p, prog, i) for i, (p, prog) in enumerate(zip(problems, programs))]
-        )
+        items = [(p, prog, i) for i, (p, prog) in enumerate(zip(problems, programs))]
+        results = grade_programs(sandbox, items, timeout=timeout)
     rm_scores = {
         t.path or "": score_with_rm(t.path or "", device, problems, programs) for t in terms if t.name == "rm"
     }

@@ -9,6 +9,7 @@ Two generation backends share that layout:
 - `vllm`: a vLLM engine on a GPU machine, imported only when chosen; after each optimizer step the
   trainer pushes the policy's weights into the engine (`VLLMGenerator.sync_weights`). This path is
   written against vLLM's documented `LLM` API but has not been run here (no GPU).
+Prompt token ids come from `unitrl.policy_io` (via `rl.batches.policy_inputs`), as in `unitrl sample`.
 Log-probabilities are always recomputed by a forward pass of the training model (with the same
 temperature as sampling), so both backends feed the loss identically.
 """
@@ -32,23 +33,6 @@ class RolloutBatch:
     @property
     def completion_ids(self) -> torch.Tensor:
         return self.input_ids[:, self.prompt_len :]
-
-
-def encode_prompts(tokenizer, prompts: list[str], chat: bool) -> list[list[int]]:
-    """Token ids per prompt: through the chat template when `chat`, else the raw text."""
-    if chat:
-        return [
-            list(
-                tokenizer.apply_chat_template(
-                    [{"role": "user", "content": p}],
-                    add_generation_prompt=True,
-                    tokenize=True,
-                    return_dict=False,
-                )
-            )
-            for p in prompts
-        ]
-    return [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
 
 def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,24 +17,35 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from unitrl.config import save_config
 from unitrl.errors import UserError
-from unitrl.records import read_problems, write_text_atomic
+from unitrl.records import Problem, read_problems, write_text_atomic
 from unitrl.rl import checkpoint
-from unitrl.rl.batches import evaluate, program_of, use_chat, with_replay
-from unitrl.rl.config import RLConfig
-from unitrl.rl.estimators import ADVANTAGE_ESTIMATORS, AdvantageInputs
+from unitrl.rl.batches import evaluate, policy_inputs, program_of, with_replay
+from unitrl.rl.config import (
+    RLConfig,
+    RolloutSettings,
+    UpdateSettings,
+    eval_settings,
+    rollout_settings,
+    sandbox_config,
+    update_settings,
+)
+from unitrl.rl.estimators import ALGORITHMS, AdvantageInputs, Algorithm
 from unitrl.rl.plots import plot_curves
-from unitrl.rl.policy import autocast, build_optimizer, load_policy, lr_lambda, pick_device
+from unitrl.rl.policy import PolicyParts, autocast, build_optimizer, load_policy, lr_lambda, pick_device
 from unitrl.rl.replay import ReplayBuffer, ReplayEntry
-from unitrl.rl.rewards import compute_rewards, parse_reward_spec
-from unitrl.rl.rollout import RolloutBatch, encode_prompts, generate_hf
-from unitrl.rl.update import score_rollout, update_policy
+from unitrl.rl.rewards import RewardTerm, compute_rewards, parse_reward_spec
+from unitrl.rl.rollout import RolloutBatch, generate_hf
+from unitrl.rl.update import UpdateInputs, score_rollout, update_policy
 
 # ------------------------------------------------------------------------------------ building blocks
 
@@ -50,17 +61,31 @@ def batch_indices(n: int, k: int, cursor: int, seed: int) -> list[int]:
     return out
 
 
-def check_config(cfg: RLConfig) -> None:
-    if cfg.algo not in ADVANTAGE_ESTIMATORS:
-        raise UserError(f"unknown algo {cfg.algo!r} (known: {', '.join(ADVANTAGE_ESTIMATORS)})", field="algo")
+def check_config(cfg: RLConfig) -> Algorithm:
+    """The algorithm's row, once the settings are known to work together."""
+    if cfg.algo not in ALGORITHMS:
+        raise UserError(f"unknown algo {cfg.algo!r} (known: {', '.join(ALGORITHMS)})", field="algo")
+    algo = ALGORITHMS[cfg.algo]
     if not cfg.problems or not cfg.model:
         raise UserError(
             "--problems and --model are required", field="problems" if not cfg.problems else "model"
         )
     if cfg.backend not in ("hf", "vllm"):
         raise UserError(f"unknown backend {cfg.backend!r} (hf, vllm)", field="backend")
-    if cfg.samples_per_prompt < 2 and cfg.algo in ("grpo", "rloo", "reinforce_pp_baseline"):
-        raise UserError(f"{cfg.algo} needs samples_per_prompt >= 2", field="samples_per_prompt")
+    if cfg.samples_per_prompt < algo.min_group:
+        raise UserError(
+            f"{cfg.algo} needs samples_per_prompt >= {algo.min_group}", field="samples_per_prompt"
+        )
+    if cfg.tensorboard:
+        try:
+            import tensorboard  # noqa: F401  (torch's SummaryWriter needs it)
+        except ImportError:
+            raise UserError(
+                "--tensorboard needs the tensorboard package: pip install tensorboard "
+                "(metrics.jsonl is written either way)",
+                field="tensorboard",
+            ) from None
+    return algo
 
 
 class MetricsLog:
@@ -80,12 +105,55 @@ class MetricsLog:
             fh.write(json.dumps(row) + "\n")
 
 
+@dataclass
+class Run:
+    """What every step of one run uses, built once by `train`."""
+
+    cfg: RLConfig
+    algo: Algorithm
+    rollout: RolloutSettings
+    update: UpdateSettings
+    parts: PolicyParts
+    optimizer: torch.optim.Optimizer
+    sandbox: Any
+    pool: ThreadPoolExecutor
+    terms: list[RewardTerm]
+    problems: list[Problem]
+    fmt: str  # the prompt format (unitrl.policy_io), resolved from the tokenizer
+    prompt_ids: list[list[int]]
+    generate: Callable[..., RolloutBatch]
+    replay: ReplayBuffer
+    perm_gen: torch.Generator
+
+
+def make_generate(cfg: RLConfig, parts: PolicyParts, rollout: RolloutSettings):
+    """(generate(prompt_ids, n, greedy) -> RolloutBatch, the vLLM engine or None)."""
+    engine = None
+    if cfg.backend == "vllm":
+        from unitrl.rl.rollout import VLLMGenerator
+
+        engine = VLLMGenerator(cfg.model, seed=cfg.seed)
+
+    def generate(prompts: list[list[int]], n: int, greedy: bool = False) -> RolloutBatch:
+        r = rollout
+        if engine is not None:
+            return engine.generate(
+                parts.tokenizer, prompts, n, r.max_new_tokens, r.temperature, r.top_p, greedy
+            )
+        with autocast(parts.device, cfg.bf16):
+            return generate_hf(
+                parts.model, parts.tokenizer, prompts, n, r.max_new_tokens, r.temperature, r.top_p, greedy
+            )
+
+    return generate, engine
+
+
 # ------------------------------------------------------------------------------------------- the loop
 
 
 def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
     """Run RL as configured; returns summary metrics (also written to RUN_DIR/summary.json)."""
-    check_config(cfg)
+    algo = check_config(cfg)
     run_dir = Path(cfg.out)
     problems = read_problems(cfg.problems)  # bad input fails before anything is written
     eval_problems = read_problems(cfg.eval_problems) if cfg.eval_problems else []
@@ -101,7 +169,7 @@ def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     parts = load_policy(
-        cfg.model, cfg.algo, device, cfg.kl_coef > 0, cfg.lora_r, cfg.lora_alpha, cfg.critic_width
+        cfg.model, algo.critic, device, cfg.kl_coef > 0, cfg.lora_r, cfg.lora_alpha, cfg.critic_width
     )
     optimizer = build_optimizer(parts, cfg.lr, cfg.critic_lr, cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -122,64 +190,34 @@ def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
         checkpoint.set_rng_state(state["rng"])
         step, cursor, elapsed = state["step"], state["cursor"], state["elapsed"]
     metrics = MetricsLog(run_dir / "metrics.jsonl", keep_until=step if state is not None else -1)
-    estimator = ADVANTAGE_ESTIMATORS[cfg.algo]
-    chat = use_chat(parts.tokenizer, problems, cfg.chat, cfg.prompt_style)
-    prompt_ids = encode_prompts(parts.tokenizer, [p.prompt for p in problems], chat)
+    # the prompts exactly as `unitrl sample` builds them (unitrl.policy_io)
+    fmt, prompt_ids = policy_inputs(parts.tokenizer, problems, cfg.prompt_format, cfg.show_test)
+    _, eval_ids = policy_inputs(parts.tokenizer, eval_problems, cfg.prompt_format, cfg.show_test)
     writer = _tensorboard(run_dir) if cfg.tensorboard else None
-    engine = None
-    if cfg.backend == "vllm":
-        from unitrl.rl.rollout import VLLMGenerator
-
-        engine = VLLMGenerator(cfg.model, seed=cfg.seed)
-
-    def generate(prompts: list[list[int]], n: int, greedy: bool = False) -> RolloutBatch:
-        if engine is not None:
-            return engine.generate(
-                parts.tokenizer, prompts, n, cfg.max_new_tokens, cfg.temperature, cfg.top_p, greedy
-            )
-        with autocast(device, cfg.bf16):
-            return generate_hf(
-                parts.model,
-                parts.tokenizer,
-                prompts,
-                n,
-                cfg.max_new_tokens,
-                cfg.temperature,
-                cfg.top_p,
-                greedy,
-            )
+    rollout = rollout_settings(cfg)
+    generate, engine = make_generate(cfg, parts, rollout)
 
     own_sandbox = sandbox is None
     if own_sandbox:
-        from unitrl.sandbox import Sandbox, SandboxConfig
+        from unitrl.sandbox import Sandbox
 
-        sandbox = Sandbox(SandboxConfig(workers=cfg.sandbox_workers, timeout=cfg.test_timeout))
+        sandbox = Sandbox(sandbox_config(cfg))
     pool = ThreadPoolExecutor(max_workers=1)
+    run = Run(cfg, algo, rollout, update_settings(cfg), parts, optimizer, sandbox, pool, terms, problems,
+              fmt, prompt_ids, generate, replay, perm_gen)  # fmt: skip
+
+    def held_out() -> dict:
+        return evaluate(eval_problems, eval_ids, fmt, sandbox, eval_settings(cfg), generate)
+
     try:
         # --- evaluation before training ------------------------------------------------------------
         if step == 0 and eval_problems:
-            metrics.add(
-                {"step": 0, "elapsed": 0.0, **evaluate(parts, eval_problems, sandbox, cfg, chat, generate)}
-            )
+            metrics.add({"step": 0, "elapsed": 0.0, **held_out()})
         # the budget clock: wall time, or this process's CPU time (a fair budget on a shared machine)
         clock = time.process_time if cfg.budget_clock == "process" else time.time
         started, wall_started = clock() - elapsed, time.time()
         while step < cfg.steps and not (cfg.max_minutes and clock() - started >= cfg.max_minutes * 60):
-            row = _one_step(
-                cfg,
-                parts,
-                optimizer,
-                sandbox,
-                pool,
-                terms,
-                problems,
-                prompt_ids,
-                cursor,
-                generate,
-                estimator,
-                replay,
-                perm_gen,
-            )
+            row = _one_step(run, cursor)
             scheduler.step()
             if engine is not None:
                 engine.sync_weights(parts.model)
@@ -187,7 +225,7 @@ def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
             row.update(step=step, lr=scheduler.get_last_lr()[0])
             if eval_problems and cfg.eval_every and step % cfg.eval_every == 0:
                 t_eval = clock()
-                row.update(evaluate(parts, eval_problems, sandbox, cfg, chat, generate))
+                row.update(held_out())
                 started += clock() - t_eval  # evaluation does not count against the time budget
             row["elapsed"] = clock() - started
             metrics.add(row)
@@ -204,10 +242,12 @@ def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
         # --- final evaluation, model, summary ----------------------------------------------------------
         last = metrics.rows[-1] if metrics.rows else {}
         if eval_problems and "eval_pass1" not in last and "eval_greedy" not in last:
-            metrics.rows[-1].update(evaluate(parts, eval_problems, sandbox, cfg, chat, generate))
+            metrics.rows[-1].update(held_out())
             write_text_atomic(metrics.path, "".join(json.dumps(r) + "\n" for r in metrics.rows))
     finally:
         pool.shutdown(wait=True)
+        if writer is not None:
+            writer.close()
         if own_sandbox:
             sandbox.close()
     parts.model.save_pretrained(run_dir / "final")
@@ -218,40 +258,25 @@ def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
     return summary
 
 
-def _one_step(
-    cfg,
-    parts,
-    optimizer,
-    sandbox,
-    pool,
-    terms,
-    problems,
-    prompt_ids,
-    cursor,
-    generate,
-    estimator,
-    replay,
-    perm_gen,
-) -> dict:
-    idx = batch_indices(len(problems), cfg.prompts_per_step, cursor, cfg.seed)
+def _one_step(run: Run, cursor: int) -> dict:
+    cfg, parts = run.cfg, run.parts
+    idx = batch_indices(len(run.problems), cfg.prompts_per_step, cursor, cfg.seed)
     # 1. generate
     t0 = time.time()
-    batch = generate([prompt_ids[i] for i in idx], cfg.samples_per_prompt)
-    row_problems = [problems[idx[g]] for g in batch.group.tolist()]
-    programs = [program_of(p, t, cfg.prompt_style) for p, t in zip(row_problems, batch.texts)]
+    batch = run.generate([run.prompt_ids[i] for i in idx], run.rollout.samples_per_prompt)
+    row_problems = [run.problems[idx[g]] for g in batch.group.tolist()]
+    programs = [program_of(p, t, run.fmt) for p, t in zip(row_problems, batch.texts)]
     t1 = time.time()
     # 2. rewards in a thread, 3. meanwhile reference log-probs and values
-    future = pool.submit(_timed_rewards, terms, sandbox, row_problems, programs, cfg.device)
+    device = cfg.device if cfg.device != "auto" else "cpu"
+    future = run.pool.submit(
+        _timed_rewards, run.terms, run.sandbox, row_problems, programs, device, cfg.test_timeout
+    )
     replayed = (
-        replay.sample(cfg.replay_per_step, random)
-        if cfg.algo == "actor_critic" and cfg.replay_per_step
-        else []
+        run.replay.sample(cfg.replay_per_step, random) if run.algo.replay and cfg.replay_per_step else []
     )
     full = with_replay(parts.tokenizer, batch, replayed)
-    off_policy = cfg.ppo_epochs > 1 or cfg.mini_batches > 1
-    scored = score_rollout(
-        parts, full, cfg.algo, cfg.kl_coef, off_policy, cfg.temperature, cfg.micro_batch, cfg.bf16
-    )
+    scored = score_rollout(parts, full, run.algo, run.update)
     t2 = time.time()
     rewards_list, t_reward = future.result()
     t3 = time.time()
@@ -259,55 +284,28 @@ def _one_step(
     valid = torch.tensor([r is not None for r in rewards_list] + [True] * len(replayed), dtype=torch.float32)
     rewards = torch.tensor([r if r is not None else 0.0 for r in rewards_list] + [e.reward for e in replayed])
     full.completion_mask = full.completion_mask * valid[:, None]
-    adv = estimator(
+    adv = run.algo.estimator(
         AdvantageInputs(
-            rewards,
-            full.completion_mask,
-            full.group,
-            scored.logp,
-            scored.ref_logp,
-            scored.values,
-            kl_coef=cfg.kl_coef,
-            reward_clip=cfg.reward_clip,
-            gamma=cfg.gamma,
-            lam=cfg.lam,
+            rewards, full.completion_mask, full.group, scored.logp, scored.ref_logp, scored.values,
+            kl_coef=cfg.kl_coef, reward_clip=cfg.reward_clip, gamma=cfg.gamma, lam=cfg.lam,
         )
-    )
+    )  # fmt: skip
     # 5. update
-    stats = update_policy(
-        parts,
-        optimizer,
-        full,
-        cfg.algo,
-        adv.advantages,
-        adv.returns,
-        scored,
-        rewards,
-        ppo_epochs=cfg.ppo_epochs,
-        mini_batches=cfg.mini_batches,
-        micro_batch=cfg.micro_batch,
-        kl_coef=cfg.kl_coef,
-        clip_eps=cfg.clip_eps,
-        value_clip=cfg.value_clip,
-        vf_coef=cfg.vf_coef,
-        critic_detach=cfg.critic_detach,
-        max_grad_norm=cfg.max_grad_norm,
-        temperature=cfg.temperature,
-        bf16=cfg.bf16,
-        generator=perm_gen,
-    )
+    inputs = UpdateInputs(full, adv.advantages, adv.returns, scored, rewards)
+    stats = update_policy(parts, run.optimizer, run.algo, inputs, run.update, run.perm_gen)
     t4 = time.time()
     for i, (r, p, prog) in enumerate(zip(rewards_list, row_problems, programs)):
         if r is not None:
             comp = batch.completion_ids[i][batch.completion_mask[i].bool()].tolist()
-            replay.add(ReplayEntry(p.task_id, prompt_ids[idx[int(batch.group[i])]], comp, float(r)), prog)
+            entry = ReplayEntry(p.task_id, run.prompt_ids[idx[int(batch.group[i])]], comp, float(r))
+            run.replay.add(entry, prog)
     got = [r for r in rewards_list if r is not None]
     lengths = batch.completion_mask.sum(1)
     return {
         "reward_mean": sum(got) / max(1, len(got)),
         "valid_frac": len(got) / len(rewards_list),
         "length_mean": lengths.float().mean().item(),
-        "replay_size": len(replay),
+        "replay_size": len(run.replay),
         **stats,
         "t_gen": t1 - t0,
         "t_score": t2 - t1,
@@ -317,11 +315,9 @@ def _one_step(
     }
 
 
-def _timed_rewards(terms, sandbox, problems, programs, device):
+def _timed_rewards(terms, sandbox, problems, programs, device, timeout):
     t = time.time()
-    rewards, _ = compute_rewards(
-        terms, sandbox, problems, programs, device=device if device != "auto" else "cpu"
-    )
+    rewards, _ = compute_rewards(terms, sandbox, problems, programs, device=device, timeout=timeout)
     return rewards, time.time() - t
 
 
@@ -382,9 +378,6 @@ def _print_row(row: dict) -> None:
 
 
 def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print("tensorboard not installed; metrics go to metrics.jsonl only")
-        return None
+    from torch.utils.tensorboard import SummaryWriter  # check_config made sure it is installed
+
     return SummaryWriter(str(run_dir / "tensorboard"))

@@ -85,7 +85,7 @@ def run_train_rm(cfg: TrainRMConfig) -> dict:
 
 def score_keys(cfg: ScoreConfig, problems: dict, samples: list) -> list[str]:
     """Content key of each sample's score: the reward model, its input length, question, test, program."""
-    from unitrl.models.prompts import first_test
+    from unitrl.policy_io import first_test
     from unitrl.records import content_key
 
     return [
@@ -109,7 +109,7 @@ def run_score(cfg: ScoreConfig) -> dict:
     from rich.console import Console
     from rich.progress import Progress
 
-    from unitrl.models.prompts import first_test
+    from unitrl.policy_io import first_test
     from unitrl.records import ResumableWriter, Score, read_problems, read_samples
     from unitrl.rm.scoring import RewardModelScorer
 

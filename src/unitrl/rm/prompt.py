@@ -1,32 +1,21 @@
 """The one input format of the reward model, shared by training (train-rm) and scoring (score, RL).
 
-ACECODER's RM sees the question plus ONE test, then the program (REFERENCE section 1). The pairs stage
-writes that prompt text into each Pair (`rm_prompt_text`); training and scoring both turn
-(prompt text, program) into token ids with `encode`, so a score at RL time means what it meant in
-training. With a chat template the input is a user turn (the prompt) and an assistant turn (the
-program); without one it is prompt + program + eos, exactly what TRL's RewardTrainer builds from the
-plain-text columns of a pairs file.
+ACECODER's RM sees the question plus ONE test, then the program (docs/REFERENCE.md section 1). The
+first test is written by `unitrl.policy_io.first_test` (an assert line, or a stdin/stdout example), the
+same text the policy's chat prompt shows. The pairs stage writes the prompt text into each Pair
+(`problem_rm_prompt`); RL's RM reward and `unitrl score` build it with the same function, and training
+and scoring both turn (prompt text, program) into token ids with `encode`, so a score at RL time means
+what it meant in training. With a chat template the input is a user turn (the prompt) and an
+assistant turn (the program); without one it is prompt + program + eos, exactly what TRL's
+RewardTrainer builds from the plain-text columns of a pairs file.
 Over-long inputs are cut from the left so the program's end, where the scalar head reads, is kept.
 """
 
 from __future__ import annotations
 
-from unitrl.models.prompts import first_test
-from unitrl.records import Problem
-
-
-def rm_prompt_text(question: str, test: str) -> str:
-    """The user-side text: the question and one test, ending in a blank line so that `prompt + program`
-    (what TRL's RewardTrainer builds from a Pair file's plain-text columns) reads naturally."""
-    question = question.strip()
-    if not test:
-        return f"{question}\n\n"
-    return f"{question}\n\nTest:\n{test.strip()}\n\n"
-
-
-def problem_rm_prompt(problem: Problem) -> str:
-    """The RM prompt for a problem: its prompt and its first test."""
-    return rm_prompt_text(problem.prompt, first_test(problem))
+# The RM's prompt text lives with the policy's prompts (one module for what a model is shown); the
+# pairs stage, scoring and RL import it from here or from there alike.
+from unitrl.policy_io import problem_rm_prompt, rm_prompt_text  # noqa: F401
 
 
 def render(tokenizer, prompt_text: str, program: str) -> str:

@@ -1,7 +1,8 @@
 """Batched reward-model scoring, in exactly the input format the RM was trained on (unitrl.rm.prompt).
 
 `RewardModelScorer` is what `unitrl score` and the RL stage's learned-RM reward use: load once, then
-`score(questions, first_tests, programs)` returns one float per program. Rows are sorted by length
+`score_problems(problems, programs)` (or `score(questions, first_tests, programs)` with first tests as
+`unitrl.policy_io.first_test` writes them) returns one float per program. Rows are sorted by length
 before batching so padding stays small; right padding is used because the sequence-classification head
 reads each row's last non-pad token.
 """
@@ -9,7 +10,8 @@ reads each row's last non-pad token.
 from __future__ import annotations
 
 from unitrl.errors import UserError
-from unitrl.rm.prompt import encode, rm_prompt_text
+from unitrl.records import Problem
+from unitrl.rm.prompt import encode, problem_rm_prompt, rm_prompt_text
 
 
 def score_rows(model, pad_id: int, rows: list[list[int]], batch_size: int, device: str) -> list[float]:
@@ -66,6 +68,10 @@ class RewardModelScorer:
         """Scores of programs under ready-made RM prompt texts (as stored in Pair.prompt)."""
         rows = [encode(self.tokenizer, p, prog, self.max_length) for p, prog in zip(prompt_texts, programs)]
         return self.score_ids(rows)
+
+    def score_problems(self, problems: list[Problem], programs: list[str]) -> list[float]:
+        """One score per program under its problem's RM prompt: what the pairs stage trained it on."""
+        return self.score_prompts([problem_rm_prompt(p) for p in problems], programs)
 
     def score(self, questions: list[str], first_tests: list[str], programs: list[str]) -> list[float]:
         """One score per program, given its question and the question's first test."""

@@ -1,11 +1,14 @@
-"""Bradley-Terry reward-model training with TRL's RewardTrainer (ACECODER section 4, REFERENCE section 1).
+"""Bradley-Terry reward-model training with TRL's RewardTrainer (ACECODER section 4,
+docs/REFERENCE.md section 1).
 
 Loss: -log sigmoid(r(chosen) - r(rejected) [- margin]) + c * mean((r+ + r-)^2) when centering is on
 (TRL 1.16 `RewardTrainer.compute_loss`; the centering term is Eisenstein et al. 2023, Eq. 2). ACECODER
 trains without margin or centering; both are flags here. The inputs are tokenized by
 `unitrl.rm.prompt.encode` (question + one test, then the program), the same function scoring uses,
 and handed to TRL already tokenized (`chosen_ids`/`rejected_ids`), so training and scoring cannot drift.
-Pairs are split into train and held-out BY QUESTION, so held-out accuracy measures unseen questions.
+Pairs are split into train and held-out BY QUESTION, so held-out accuracy measures unseen questions; it
+is reported with the number of pairs and a 95% Wilson interval, so a figure on a handful of pairs reads
+as what it is.
 Departures from the paper: defaults sized for a CPU (small batch, a higher learning rate for tiny models).
 """
 
@@ -113,6 +116,16 @@ def pairwise_accuracy(model, tokenizer, pairs: list[Pair], max_length: int, batc
     rows = [encode(tokenizer, p.prompt, x, max_length) for p in pairs for x in (p.chosen, p.rejected)]
     s = score_rows(model, tokenizer.pad_token_id, rows, batch_size, device)
     return sum(s[2 * i] > s[2 * i + 1] for i in range(len(pairs))) / len(pairs)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion (95% for z = 1.96); None without trials."""
+    if n == 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def lora_config(r: int, alpha: int):
@@ -227,6 +240,9 @@ def train_reward_model(cfg: TrainRMConfig) -> dict:
         "tasks_heldout": len({p.task_id for p in eval_pairs}),
         "heldout_accuracy_before": acc_before,
         "heldout_accuracy": acc_after,
+        "heldout_accuracy_ci95": wilson_interval(round(acc_after * len(eval_pairs)), len(eval_pairs))
+        if eval_pairs
+        else None,
         "train_accuracy": train_acc,
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,

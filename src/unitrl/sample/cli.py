@@ -1,9 +1,10 @@
 """`unitrl sample`: sample programs for every problem from a policy (hf, vllm or an OpenAI endpoint).
 
-ACECODER samples 16 programs per question at temperature 0.7, top_p 1.0 (REFERENCE section 1). The
-prompt is the model's chat template with ACECODER's wrapper when it has one, else the problem's prompt
-continued as is (unitrl.models.prompts). Output: records.Sample rows, written as they finish so a rerun
-skips what is done. Heavy imports stay inside the run function.
+ACECODER samples 16 programs per question at temperature 0.7, top_p 1.0 (docs/REFERENCE.md section 1).
+The prompt is the model's chat template with ACECODER's wrapper when it has one, else the problem's prompt
+continued as is; prompts and program extraction are `unitrl.policy_io`'s, the same RL uses. The hf
+backend batches like RL's rollouts: many prompts x samples in one generate call. Output: records.Sample
+rows, written as they finish so a rerun skips what is done. Heavy imports stay inside the run function.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class SampleConfig:
         default="auto",
         metadata={"help": "auto, chat or completion.", "choices": ("auto", "chat", "completion")},
     )
+    show_test: bool = field(default=True, metadata={"help": "Chat prompts show the problem's first test."})
     seed: int = field(default=0, metadata={"help": "Sampling seed.", "min": 0, "max": 4294967295})
     device: str = field(default="auto", metadata={"help": "hf backend: auto, cpu, cuda, cuda:1, ..."})
     batch_size: int = field(
-        default=16, metadata={"help": "hf backend: sequences per generate call.", "min": 1}
+        default=128, metadata={"help": "hf backend: sequences per generate call.", "min": 1}
     )
     prompts_per_call: int = field(
         default=0, metadata={"help": "Prompts per backend call (0: automatic).", "min": 0}
@@ -57,7 +59,7 @@ class SampleConfig:
 
 
 def check_config(cfg: SampleConfig) -> None:
-    from unitrl.models.prompts import PROMPT_FORMATS
+    from unitrl.policy_io import PROMPT_FORMATS
 
     for name in ("problems", "model", "out"):
         if not getattr(cfg, name):
@@ -70,23 +72,26 @@ def check_config(cfg: SampleConfig) -> None:
         )
 
 
-def auto_prompts_per_call(cfg: SampleConfig) -> int:
-    """hf: fill one generate batch; openai: keep every connection busy; vllm: a large slab per call."""
+def call_size(cfg: SampleConfig) -> tuple[int, int]:
+    """(prompts, sequences) per backend call, 0 = no limit. hf: as many prompts as fill one generate batch
+    of `batch_size` sequences (sampled or greedy), like a rollout of RL; openai: keep every connection
+    busy; vllm: a large slab per call."""
     if cfg.prompts_per_call > 0:
-        return cfg.prompts_per_call
-    return {"hf": max(1, cfg.batch_size // max(cfg.n, 1)), "openai": cfg.concurrency * 2}.get(
-        cfg.backend, 256
-    )
+        return cfg.prompts_per_call, 0
+    if cfg.backend == "hf":
+        return cfg.batch_size, cfg.batch_size
+    return (cfg.concurrency * 2 if cfg.backend == "openai" else 256), 0
 
 
 def sample_keys(cfg: SampleConfig, problems: list) -> dict[tuple[str, str], str]:
     """(task_id, sample_id) -> content key: the problem's prompt material, the model and every setting
     that changes the text (the prompt format is resolved from the model, which is in the key)."""
-    from unitrl.models.prompts import first_test
+    from unitrl.policy_io import first_test
     from unitrl.records import content_key
     from unitrl.sample.sampler import GREEDY_ID
 
-    fixed = {name: getattr(cfg, name) for name in ("model", "backend", "max_new_tokens", "prompt_format")}
+    names = ("model", "backend", "max_new_tokens", "prompt_format", "show_test")
+    fixed = {name: getattr(cfg, name) for name in names}
     sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed}  # greedy ignores these
     keys = {}
     for p in problems:
@@ -104,21 +109,31 @@ def complete_units(reused: set[tuple], info: dict[tuple, dict]) -> set[tuple]:
     return {i for i in reused if all((i[0], str(u)) in reused for u in info.get(i, {}).get("unit", []))}
 
 
-def generate_batch(backend, cfg: SampleConfig, batch: list, fmt: str) -> list[list[str]]:
+def policy_inputs(backend, cfg: SampleConfig, problems: list) -> tuple[str, list]:
+    """(format, the prompt per problem): token ids for the hf backend, messages or text for the others."""
+    from unitrl.policy_io import build_prompt, encode_prompt, resolve_format
+
+    fmt = resolve_format(cfg.prompt_format, backend.has_chat_template)
+    prompts = [build_prompt(p, fmt, cfg.show_test) for p in problems]
+    if backend.name == "hf":
+        prompts = [encode_prompt(backend.tokenizer, p) for p in prompts]
+    return fmt, prompts
+
+
+def generate_batch(backend, cfg: SampleConfig, batch: list) -> list[list[str]]:
     """Texts per item of one batch. hf: one seeded random stream per sample; others: one seed per call."""
-    from unitrl.models.prompts import build_prompt
     from unitrl.sample.sampler import batch_seed, sample_seed
     from unitrl.sample.seeded import generate_rows
 
     greedy = batch[0].greedy
     temperature, top_p = (0.0, 1.0) if greedy else (cfg.temperature, cfg.top_p)
+    _, prompts = policy_inputs(backend, cfg, [item.problem for item in batch])
     if backend.name != "hf":
-        prompts = [build_prompt(item.problem, fmt) for item in batch]
         n = len(batch[0].sample_ids)
         seed = batch_seed(cfg.seed, batch)
         return backend.generate(prompts, n, temperature, top_p, cfg.max_new_tokens, seed)
-    rows = [(build_prompt(item.problem, fmt), sample_seed(cfg.seed, item.problem.task_id, i))
-            for item in batch for i in item.sample_ids]  # fmt: skip
+    rows = [(ids, sample_seed(cfg.seed, item.problem.task_id, i))
+            for item, ids in zip(batch, prompts) for i in item.sample_ids]  # fmt: skip
     texts = generate_rows(backend, rows, temperature, top_p, cfg.max_new_tokens)
     out, at = [], 0
     for item in batch:
@@ -132,7 +147,7 @@ def run_sample(cfg: SampleConfig) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from unitrl.models.backends import make_backend
-    from unitrl.models.prompts import resolve_format
+    from unitrl.policy_io import resolve_format
     from unitrl.records import ResumableWriter, read_problems
     from unitrl.sample.sampler import batch_work, make_samples, plan_work
 
@@ -164,16 +179,16 @@ def run_sample(cfg: SampleConfig) -> dict:
     )  # fmt: skip
     fmt = resolve_format(cfg.prompt_format, backend.has_chat_template)
     meta = {"model": cfg.model, "backend": cfg.backend, "temperature": cfg.temperature, "top_p": cfg.top_p,
-            "prompt_format": fmt}  # fmt: skip
+            "prompt_format": fmt, "show_test": cfg.show_test}  # fmt: skip
 
     # 3. Generate batch by batch, writing each batch as it finishes.
     start, tokens0 = time.perf_counter(), backend.generated_tokens
     columns = [TextColumn("sample"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
         bar = progress.add_task("sample", total=todo)
-        for batch in batch_work(work, auto_prompts_per_call(cfg)):
+        for batch in batch_work(work, *call_size(cfg)):
             greedy = batch[0].greedy
-            texts = generate_batch(backend, cfg, batch, fmt)
+            texts = generate_batch(backend, cfg, batch)
             for item, item_texts in zip(batch, texts):
                 unit = {"unit": [str(i) for i in item.sample_ids]}
                 for sample in make_samples(

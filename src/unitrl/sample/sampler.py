@@ -1,7 +1,7 @@
 """Building blocks of the sample stage: what is left to do, how it is batched, and the Sample records.
 
-Sample ids are 0..n-1 per task; the optional greedy sample has id "greedy" and `meta["greedy"] = True`
-so best-of-N can report it apart from the sampled ones. A rerun skips every (task_id, sample_id) the
+Sample ids are 0..n-1 per task; the optional greedy sample has id "greedy" and `meta["greedy"] = True`,
+the documented marker by which `eval` and best-of-N report it apart from the sampled ones. A rerun skips every (task_id, sample_id) the
 resumable writer holds with an unchanged content key. Seeds never depend on how work is batched: the hf
 backend seeds every sample from (seed, task_id, sample_id) (seeded.py); vllm and openai seed each
 request from (seed, its sample ids), one request per task, so what a task gets does not depend on which
@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from unitrl.models.prompts import EXTRACTORS
+from unitrl.policy_io import sample_fields
 from unitrl.records import Problem, Sample
 
 GREEDY_ID = "greedy"
@@ -41,14 +41,16 @@ def plan_work(problems: list[Problem], n: int, greedy: bool, done: set[tuple[str
     return items
 
 
-def batch_work(items: list[WorkItem], prompts_per_call: int) -> list[list[WorkItem]]:
-    """Consecutive items grouped for one backend call: the same sample ids and the same decoding."""
+def batch_work(items: list[WorkItem], prompts_per_call: int, rows_per_call: int = 0) -> list[list[WorkItem]]:
+    """Consecutive items grouped for one backend call: the same sample ids and the same decoding, at most
+    `prompts_per_call` items and (when set) `rows_per_call` sequences; a single item may exceed it."""
     batches: list[list[WorkItem]] = []
     for item in items:
         last = batches[-1] if batches else None
         if (
             last is not None
             and len(last) < prompts_per_call
+            and (not rows_per_call or (len(last) + 1) * len(item.sample_ids) <= rows_per_call)
             and last[0].sample_ids == item.sample_ids
             and last[0].greedy == item.greedy
         ):
@@ -73,13 +75,10 @@ def sample_seed(seed: int, task_id: str, sample_id: int | str) -> int:
 def make_samples(item: WorkItem, texts: list[str], fmt: str, meta: dict[str, Any]) -> list[Sample]:
     """Sample records from one task's generated texts. Chat answers become whole-program `solution`s;
     completions are kept as `completion`s to append to the prompt."""
-    extract = EXTRACTORS[fmt]
     meta = dict(meta, greedy=True) if item.greedy else meta
-    out = []
-    for sample_id, text in zip(item.sample_ids, texts):
-        code = extract(text)
-        if fmt == "chat":
-            out.append(Sample(item.problem.task_id, sample_id, solution=code, meta=dict(meta)))
-        else:
-            out.append(Sample(item.problem.task_id, sample_id, completion=code, meta=dict(meta)))
-    return out
+    return [
+        Sample(
+            item.problem.task_id, sample_id, meta=dict(meta), **sample_fields(text, fmt, item.problem.prompt)
+        )
+        for sample_id, text in zip(item.sample_ids, texts)
+    ]

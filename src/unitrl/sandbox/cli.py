@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -200,77 +202,168 @@ exec_command = config_command(
 )
 
 
+RLIMIT_TEXT = {
+    "memory": "RLIMIT_AS: allocating twice the memory limit fails",
+    "file size": "RLIMIT_FSIZE: writing past file_mb fails (EFBIG)",
+    "open files": "RLIMIT_NOFILE: opening files stops below open_files",
+    "processes": "RLIMIT_NPROC is set to processes",
+    "core dumps": "RLIMIT_CORE is 0: no core files",
+    "cpu time": "per-step CPU limit: a busy loop given 0.3 s ends as a timeout",
+}
+
+# The doctor's probe: run inside the sandbox as an ordinary program, one step per check, so a check that
+# crashes cannot hide the others. Each function returns a plain value the parent judges.
+DOCTOR_PROBE = r"""
+import ctypes, errno, os, resource, socket
+
+def _errno(code):
+    return errno.errorcode.get(code, str(code))
+
+def network():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # a numeric address: no name lookup
+    sock.settimeout(0.2)
+    try:
+        sock.connect(("127.0.0.1", 1))
+    except OSError as e:
+        return _errno(e.errno) if e.errno else type(e).__name__
+    return "connected"
+
+def processes_visible():
+    return sum(name.isdigit() for name in os.listdir("/proc"))
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+def libc_call(name, *args):
+    libc = ctypes.CDLL(None, use_errno=True)
+    return "allowed" if getattr(libc, name)(*args) >= 0 else _errno(ctypes.get_errno())
+
+def memory(mb):
+    try:
+        bytearray(2 * mb * 1024 * 1024)
+    except MemoryError:
+        return "MemoryError"
+    return "allocated"
+
+def file_size(mb):
+    try:
+        with open("probe.bin", "wb") as fh:
+            fh.write(b"x" * ((mb + 1) * 1024 * 1024))
+    except OSError as e:
+        return _errno(e.errno)
+    finally:
+        if os.path.exists("probe.bin"):
+            os.remove("probe.bin")
+    return "written"
+
+def open_files():
+    fds = []
+    try:
+        while len(fds) < 100000:
+            fds.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    for fd in fds:
+        os.close(fd)
+    return len(fds)
+
+def limit(name):
+    return list(resource.getrlimit(getattr(resource, name)))
+"""
+
+
+def doctor_checks(cfg, marker: str, host_processes: int) -> list[tuple[str, str, str, Callable[[Any], bool]]]:
+    """(row, the layer it proves or "rlimits", probe expression, does the value show it holds)."""
+    import os
+
+    ipc_create = "libc_call('shmget', 0, 4096, 0o1000 | 0o600)"  # IPC_PRIVATE, IPC_CREAT
+    return [
+        ("network", "network", "network()", lambda v: v not in ("connected", "ECONNREFUSED")),
+        ("mount", "mount", f"os.path.exists({marker!r})", lambda v: v is False),
+        ("pid", "pid", "processes_visible()", lambda v: v < host_processes),
+        ("ipc", "ipc", ipc_create, lambda v: v != "allowed"),
+        ("sysv_off", "sysv_off", ipc_create, lambda v: v != "allowed"),
+        ("uid", "uid", "os.getuid()", lambda v: v not in (0, os.getuid())),
+        ("user", "user", "status('CapEff')", lambda v: int(v or "1", 16) == 0),
+        ("seccomp", "seccomp", "(status('Seccomp'), libc_call('ptrace', 0, 0, None, None))",
+         lambda v: v[0] == "2" and v[1] != "allowed"),
+        ("memory", "rlimits", f"memory({cfg.memory_mb})", lambda v: v == "MemoryError"),
+        ("file size", "rlimits", f"file_size({cfg.file_mb})", lambda v: v == "EFBIG"),
+        ("open files", "rlimits", "open_files()", lambda v: v < cfg.open_files),
+        ("processes", "rlimits", "limit('RLIMIT_NPROC')", lambda v: v == [cfg.processes] * 2),
+        ("core dumps", "rlimits", "limit('RLIMIT_CORE')", lambda v: v == [0, 0]),
+    ]  # fmt: skip
+
+
+def run_doctor_probes(sb, checks: list) -> list[tuple[str, str, str, bool]]:
+    """(row, layer, what the probe saw, held) for every check, plus the CPU limit: a busy loop given
+    0.3 s must end as a timeout."""
+    from unitrl.sandbox.jobs import Job, Step
+
+    steps = [Step("eval", exprs=[expr]) for _, _, expr, _ in checks]
+    spin = Job("def spin():\n    while True:\n        pass\n", [Step("eval", exprs=["spin()"])], timeout=0.3)
+    res, cpu = sb.run([Job(DOCTOR_PROBE, steps), spin])
+    rows = []
+    for (name, layer, _, holds), step in zip(checks, res.steps):
+        if step.status != "ok":
+            rows.append((name, layer, f"{step.status}: {step.error.strip()[:60]}", False))
+        else:
+            rows.append((name, layer, repr(step.values[0]), bool(holds(step.values[0]))))
+    status = cpu.steps[0].status if cpu.steps else "no result"
+    rows.append(("cpu time", "rlimits", f"busy loop -> {status}", status == "timeout"))
+    return rows
+
+
 @click.command("doctor")
 @click.option(
     "--require-isolation", is_flag=True, help="exit 1 unless network, mount and PID namespaces work"
 )
 @click.option("--isolation", default="auto", help="auto | none")
 def doctor(require_isolation: bool, isolation: str) -> None:
-    """Show which isolation layers the sandbox gets on this machine, and prove them with probes."""
+    """Show which isolation layers the sandbox gets here and prove each one, rlimits included, with a
+    probe program run inside it. Exits 1 when a layer reported active does not hold."""
     import os
     import platform
+    import tempfile
 
     from rich.console import Console
     from rich.table import Table
 
-    from unitrl.sandbox.jobs import Job, Step
     from unitrl.sandbox.pool import REQUIRED_LAYERS, Sandbox, SandboxConfig
 
     console = Console()
-    probe = (
-        "import os, socket\n"
-        "def net():\n"
-        "    try:\n"
-        "        socket.create_connection(('127.0.0.1', 1), timeout=0.2)\n"
-        "    except OSError as e:\n"
-        "        return type(e).__name__ + ': ' + str(e)\n"
-        "    return 'connected'\n"
-    )
-    with Sandbox(SandboxConfig(workers=1, isolation=isolation)) as sb:
-        layers = sb.layers
-        [res] = sb.run(
-            [
-                Job(
-                    probe,
-                    [
-                        Step(
-                            "eval",
-                            exprs=[
-                                "net()",
-                                "os.getuid()",
-                                "os.getpid()",
-                                "sorted(os.listdir('/'))",
-                                f"sorted(os.listdir({os.getcwd()!r})) if os.path.isdir({os.getcwd()!r}) else None",
-                            ],
-                        )
-                    ],
-                )
-            ]
-        )
+    cfg = SandboxConfig(workers=1, isolation=isolation)
+    host_processes = sum(name.isdigit() for name in os.listdir("/proc"))
+    with tempfile.NamedTemporaryFile(prefix="unitrl-doctor-") as marker, Sandbox(cfg) as sb:
+        layers = {**sb.layers, "rlimits": True}
+        rows = run_doctor_probes(sb, doctor_checks(cfg, marker.name, host_processes))
     table = Table(title=f"unitrl sandbox on {platform.system()} {platform.release()} (uid {os.getuid()})")
-    table.add_column("layer")
-    table.add_column("active")
-    table.add_column("what it gives")
-    for name, text in LAYER_TEXT.items():
-        table.add_row(name, "[green]yes[/green]" if layers.get(name) else "[red]no[/red]", text)
-    table.add_row(
-        "rlimits", "[green]yes[/green]", "memory, CPU time, file size, open files, processes, no core"
-    )
-    console.print(table)
-    step = res.steps[0]
-    if step.status == "ok":
-        net, uid, pid, root, cwd_visible = step.values
-        console.print(
-            f"probe: connect to 127.0.0.1 -> {net}; uid {uid}; pid {pid}; / = {root}; "
-            f"the caller's folder {os.getcwd()} shows {cwd_visible}"
+    for column in ("layer", "active", "probe saw", "holds", "what it gives"):
+        table.add_column(column)
+    broken = []
+    for name, layer, seen, held in rows:
+        active = layers.get(layer, False)
+        if active and not held:
+            broken.append(name)
+        mark = "[green]yes[/green]" if held else ("[red]NO[/red]" if active else "[yellow]no[/yellow]")
+        label, what = (
+            (name, LAYER_TEXT[name]) if layer != "rlimits" else (f"rlimit: {name}", RLIMIT_TEXT[name])
         )
-    else:
-        console.print(f"[red]probe failed: {step.status} {step.error}[/red]")
+        table.add_row(label, "yes" if active else "[red]no[/red]", seen, mark, what)
+    console.print(table)
+    console.print(
+        f"probes: the caller's file {marker.name} for mount, {host_processes} host processes for pid"
+    )
+    if broken:
+        console.print(f"[red]reported active but not holding: {', '.join(broken)}[/red]")
     missing = [n for n in REQUIRED_LAYERS if not layers.get(n)]
     if missing:
         console.print(
             f"[yellow]missing: {', '.join(missing)}[/yellow] - programs can reach what these would hide. "
             "Use --require-isolation on exec/eval to refuse to run like this."
         )
-        if require_isolation:
-            raise SystemExit(1)
+    if broken or (missing and require_isolation):
+        raise SystemExit(1)

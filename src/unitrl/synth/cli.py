@@ -78,6 +78,15 @@ class SynthConfig:
     base_url: str = field(default="http://127.0.0.1:8000/v1", metadata={"help": "OpenAI-compatible endpoint"})
     model: str = field(default="", metadata={"help": "model name at the endpoint"})
     oracle_model: str = field(default="", metadata={"help": "validator model (default: --model)"})
+    codet_samples: int = field(
+        default=10,
+        metadata={
+            "help": "llm engine, no reference and no --oracle-model: keep the tests CodeT agreement among "
+            "N programs sampled from --model chooses (0: one greedy oracle solution, as ACECODER)",
+            "min": 0,
+            "max": 1000,
+        },
+    )
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = field(default=8, metadata={"min": 1, "max": 1024})
     temperature: float = field(default=0.7, metadata={"min": 0, "max": 100})
@@ -104,7 +113,7 @@ def _endpoints(cfg: SynthConfig) -> tuple[Any, Any]:
 KEYED_SETTINGS = ("engine", "n_tests", "min_tests", "keep_short", "exception_tests", "seed", "timeout",
                   "mutants", "select_minimal", "min_distinct_outputs", "keep_weak", "guide_mutants",
                   "guide_steps", "time_floor", "time_factor")  # fmt: skip
-LLM_SETTINGS = ("model", "oracle_model", "temperature", "max_tokens")
+LLM_SETTINGS = ("model", "oracle_model", "codet_samples", "temperature", "max_tokens")
 TRANSIENT_DROPS = ("no-answer",)  # the endpoint failed this time: not resumed, a rerun asks again
 
 
@@ -146,6 +155,7 @@ def synth_chunk(
             temperature=cfg.temperature,
             max_tokens=cfg.max_tokens,
             timeout=max(cfg.timeout, 2.0),
+            codet_samples=cfg.codet_samples,
         )
     elif cfg.engine == "llm-generator":
         from unitrl.synth.generator import synthesize_llm_generator

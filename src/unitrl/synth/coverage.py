@@ -6,8 +6,9 @@ The reference's syntax tree is rewritten so that every branch outcome reports it
 body is entered and 2k when the iterable is exhausted (coverage.py's two arcs of a loop); every function
 body and `except` handler records that it ran. Constant tests (`while True:`) are left alone. The
 instrumented program computes exactly what the original does; its outcome ids come back from the
-sandbox as values, either per call (`probe_expr`: the value or the exception, and the outcomes that
-call reached) or per test of a suite (`take_step` between the tests). Branch coverage is covered
+sandbox as values, either per call (`probe_expr`: the value or the exception, the outcomes that call
+reached, and the arguments after the call, so a function that changes its arguments in place is seen
+doing it) or per test of a suite (`take_step` between the tests). Branch coverage is covered
 outcomes over all of them; a helper the entry point never calls counts against it.
 """
 
@@ -44,13 +45,26 @@ def _unitrl_take():
     return out
 
 
-def _unitrl_probe(thunk):
+def _unitrl_plain(v, depth=0):
+    if depth > 20:
+        return False
+    if v is None or type(v) in (bool, int, float, complex, str, bytes):
+        return True
+    if type(v) in (list, tuple, set, frozenset):
+        return all(_unitrl_plain(x, depth + 1) for x in v)
+    if type(v) is dict:
+        return all(_unitrl_plain(k, depth + 1) and _unitrl_plain(x, depth + 1) for k, x in v.items())
+    return False
+
+
+def _unitrl_probe(_unitrl_fn, /, *args, **kwargs):
     _unitrl_hits.clear()
     try:
-        value = thunk()
+        value = _unitrl_fn(*args, **kwargs)
     except Exception as exc:
-        return ["raised", (type(exc).__name__ + ": " + str(exc))[:300], _unitrl_take()]
-    return ["ok", value, _unitrl_take()]
+        return ["raised", (type(exc).__name__ + ": " + str(exc))[:300], _unitrl_take(), None]
+    after = [list(args), kwargs] if _unitrl_plain([args, kwargs]) else None
+    return ["ok", value, _unitrl_take(), after]
 """
 
 
@@ -156,8 +170,9 @@ def instrument(source: str) -> Instrumented | None:
 
 
 def probe_expr(entry: str, args_src: str) -> str:
-    """An eval expression returning ["ok", value, ids] or ["raised", "Type: message", ids] for one call."""
-    return f"_unitrl_probe(lambda: {entry}({args_src}))"
+    """An eval expression for one call returning ["ok", value, ids, [args, kwargs] after the call (None
+    unless all plain values)] or ["raised", "Type: message", ids, None]."""
+    return f"_unitrl_probe({entry}{', ' if args_src else ''}{args_src})"
 
 
 def take_step() -> Step:

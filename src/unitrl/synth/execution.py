@@ -1,11 +1,16 @@
 """The `execution` engine: tests whose expected values come from running the reference, no LLM.
 
 Gorinski et al. obtain expected outputs by executing the original function on generated inputs; evalplus
-grows inputs by type-aware mutation. We do both: seed inputs from the source (inputs.py), run them in the
-sandbox (ONE eval step per input, so each has its own time limit), learn the argument types from the
-seeds that ran, grow the pool by mutation and edge cases (mutate.py), then keep inputs the reference
-answers identically in two separate jobs, whose value survives `ast.literal_eval(repr(v))` with the same
-type. Each becomes one standalone assert (ACECODER's test format); scalar floats get a tolerance.
+grows inputs by type-aware mutation. We do both, guided by coverage: search.py grows a pool of calls to
+the instrumented reference (types and shapes inferred from how the code uses each parameter; seeds from
+doctests and the problem's own tests), and the tests are picked from it: calls that together reach every
+branch outcome the pool reached, then calls spread over distinct outputs, then calls no constant or
+identity program answers; raising calls only where the reference raises on purpose (its own `raise` of
+that type; any builtin exception with --exception-tests). Each pick is rerun with the plain reference in
+a separate job and kept when it answers the same with a value that survives `ast.literal_eval(repr(v))`
+with the same type. Each becomes one standalone assert (ACECODER's format; floats with a tolerance; a
+function that changes its arguments in place is also checked on them). A problem's own tests come first
+and are extended, never replaced.
 """
 
 from __future__ import annotations
@@ -51,8 +56,17 @@ def round_trips(v: Any) -> bool:
         return False
 
 
-def assert_for(entry: str, args_src: str, value: Any) -> str:
-    """One standalone assert; a scalar float is compared with a relative tolerance using builtins only."""
+def with_args(entry: str) -> str:
+    """A callable that returns (the value, the positional arguments after the call, the keyword ones)."""
+    return f"(lambda *a, **k: ({entry}(*a, **k), a, k))"
+
+
+def assert_for(entry: str, args_src: str, value: Any, after: Any = None) -> str:
+    """One standalone assert; a scalar float is compared with a relative tolerance using builtins only.
+    With `after` (the arguments after the call, for a function that changes them in place) the test
+    checks those too."""
+    if after is not None:
+        return f"assert {with_args(entry)}({args_src}) == {(value, after[0], after[1])!r}"
     call = f"{entry}({args_src})"
     if isinstance(value, float):
         return f"assert abs({call} - {value!r}) <= {FLOAT_REL_TOL!r} * max(1.0, abs({value!r}))"
@@ -150,6 +164,36 @@ def _cover(cands: list[Tried], k: int) -> list[Tried]:
     return picked
 
 
+TRIVIAL_VALUES = (None, True, False, 0, 1, "", [], {}, ())
+
+
+def _first_arg(t: Tried) -> Any:
+    args, kwargs = t.inp
+    return args[0] if args else next(iter(kwargs.values()), None)
+
+
+def _against_trivial(chosen: list[Tried], rest: list[Tried]) -> list[Tried]:
+    """Calls to add so that no constant of TRIVIAL_VALUES and no identity (the first argument back)
+    matches every expected value, where the pool has such a call (`0 == False`: compared as a test
+    compares, with ==)."""
+    added: list[Tried] = []
+    trivial = [lambda t, c=c: c for c in TRIVIAL_VALUES] + [_first_arg]
+    for answer in trivial:
+        have = chosen + added
+        if have and all(_equal(answer(t), t.value) for t in have):
+            other = next((t for t in rest if t not in added and not _equal(answer(t), t.value)), None)
+            if other is not None:
+                added.append(other)
+    return added
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - an odd comparison is no match
+        return False
+
+
 def pick_tests(s: Search, n: int, exception_tests: bool) -> tuple[list[Tried], list[Tried]]:
     """(value calls, raising calls) to turn into tests: calls covering every branch outcome reached,
     then distinct outputs; raising calls where the reference raises on purpose (or, with
@@ -163,6 +207,9 @@ def pick_tests(s: Search, n: int, exception_tests: bool) -> tuple[list[Tried], l
     chosen += _diverse(first, n - len(chosen), taken)
     taken = {t.src for t in chosen}
     chosen += _diverse([t for t in ok if t not in first], n - len(chosen), taken)
+    chosen += _against_trivial(
+        chosen, [t for t in first if t not in chosen] + [t for t in ok if t not in first]
+    )
     raising = [t for t in s.tried if contract_raise(s, t) and (main is None or kinds(t.inp) == main)]
     if exception_tests:
         raising += [t for t in s.tried if t.status == "raised" and kinds(t.inp) == main and t not in raising]
@@ -200,8 +247,15 @@ def synthesize_execution(
     for tid, (p, s) in todo.items():
         n_new = max(n_tests - len(p.tests), n_tests // 4)
         picks[tid] = pick_tests(s, n_new, exception_tests)
-    calls = [
-        (p.reference, p.entry_point, [t.src for t in picks[tid][0] + picks[tid][1]])
+    calls = [  # whole expressions (entry ""): the arguments come back too where the call changes them
+        (
+            p.reference,
+            "",
+            [
+                f"{with_args(p.entry_point) if t.after else p.entry_point}({t.src})"
+                for t in picks[tid][0] + picks[tid][1]
+            ],
+        )
         for tid, (p, _) in todo.items()
     ]
     again = dict(zip(todo, run_calls(sandbox, calls, timeout)))
@@ -241,8 +295,13 @@ def _tests_for(
     tests = []
     for t, o in zip(values + raising, rerun):
         if t.status == "ok":
-            if o.status == "ok" and same_value(_value(o), t.value):
-                tests.append(assert_for(entry, t.src, t.value))
+            got = _value(o) if o.status == "ok" else None  # with t.after: (value, args after, kwargs after)
+            if t.after is None:
+                same = o.status == "ok" and same_value(got, t.value)
+            else:
+                same = isinstance(got, tuple) and len(got) == 3 and same_value(got, (t.value, *t.after))
+            if same:
+                tests.append(assert_for(entry, t.src, t.value, t.after))
             else:
                 dropped["nondeterministic"] += 1
         elif o.status == "error" and o.error.split(":", 1)[0] == str(t.value).split(":", 1)[0]:

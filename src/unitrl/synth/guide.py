@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unitrl.records import Problem
-from unitrl.sandbox.jobs import StepOutcome
+from unitrl.sandbox.jobs import Job, Step, StepOutcome
 from unitrl.synth import inputs as inp
 from unitrl.synth import mutate
 from unitrl.synth.execution import round_trips, run_calls, same_value
-from unitrl.synth.search import new_search
+from unitrl.synth.search import SEARCH_TIMEOUT, magnitude, new_search
 
 ROUNDS = 3
 
@@ -33,6 +33,7 @@ class Hunt:
     problem: Problem
     pool: list[tuple[str, str, Any]]  # (args source, status, value) the reference gave
     survivors: list[str]  # mutant programs the suite does not kill
+    limit: float = 1.0  # seconds per call for the survivors: the problem's time limit
     found: dict[int, tuple[str, Any]] = field(default_factory=dict)  # survivor index -> (args, expected)
     spent: int = 0
 
@@ -44,6 +45,15 @@ def _differs(ref_status: str, ref_value: Any, o: StepOutcome) -> bool:
     return o.status != "ok" or not o.values or not same_value(o.values[0], ref_value)
 
 
+def _run_limited(sandbox: Any, calls: list[tuple[str, str, list[str]]], limits: list[float]) -> list:
+    """run_calls with each job's own time limit (a looping survivor costs its problem's limit per call)."""
+    jobs = [
+        Job(program=prog, steps=[Step("eval", exprs=[f"{entry}({a})"]) for a in args], timeout=t, tag=i)
+        for i, ((prog, entry, args), t) in enumerate(zip(calls, limits))
+    ]
+    return [r.steps for r in sandbox.run(jobs)] if jobs else []
+
+
 def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
     """Run every survivor on its problem's pooled calls with a value; keep the first that separates,
     preferring a call that separates several survivors (fewer tests)."""
@@ -53,7 +63,7 @@ def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
         for m, program in enumerate(h.survivors):
             calls.append((program, h.problem.entry_point or "", [src for src, _ in usable]))
             owners.append((h, m, usable))
-    results = run_calls(sandbox, calls, timeout)
+    results = _run_limited(sandbox, calls, [h.limit for h, _, _ in owners])
     by_call: dict[tuple[int, str], list[int]] = {}
     for (h, m, usable), outcomes in zip(owners, results):
         for (src, value), o in zip(usable, outcomes):
@@ -76,7 +86,9 @@ def _proposals(h: Hunt, rng: random.Random, n: int) -> list[str]:
     params = s.params if s else []
     literals = s.literals if s else {}
     seen = {src for src, _, _ in h.pool}
-    return [inp.args_source(i) for i in mutate.grow_inputs(params, parsed, literals, rng, n, seen=seen)]
+    cap = 2 * max(magnitude(i) for i in parsed)  # no bigger than twice the pool's largest: no slow calls
+    grown = mutate.grow_inputs(params, parsed, literals, rng, 2 * n, seen=seen)
+    return [inp.args_source(i) for i in grown if magnitude(i) <= cap][:n]
 
 
 def _search(
@@ -102,8 +114,8 @@ def _search(
                 plan.append((h, m, len(ref_calls) - 1, mine))
         if not plan:
             return
-        ref_out = run_calls(sandbox, ref_calls, timeout)
-        mut_out = run_calls(sandbox, mut_calls, timeout)
+        ref_out = run_calls(sandbox, ref_calls, min(timeout, SEARCH_TIMEOUT))
+        mut_out = _run_limited(sandbox, mut_calls, [h.limit for h, _, _, _ in plan])
         for (h, m, k, mine), outcomes in zip(plan, mut_out):
             ref_by_src = dict(zip(ref_calls[k][2], ref_out[k]))
             for src, o in zip(mine, outcomes):

@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from unitrl.synth.literals import Regex, flat, head_of, literal
+
 HEADS = ("int", "float", "str", "bytes", "bool", "list", "tuple", "dict", "set", "none", "object")
 _BUILTIN_ATTRS = set().union(*(dir(t) for t in (int, float, str, bytes, list, tuple, dict, set)))
 _STR_ONLY = set(dir(str)) - set(dir(bytes)) - set(dir(list))
@@ -27,6 +29,7 @@ _LIST_ONLY = {"append", "extend", "insert", "remove", "sort", "reverse", "pop", 
 _DICT_ONLY = {"items", "keys", "values", "get", "setdefault", "update", "popitem"}
 _SET_ONLY = set(dir(set)) - set(dir(list)) - set(dir(object))
 _SEQ_FUNCS = {"sorted", "sum", "min", "max", "enumerate", "reversed", "zip", "any", "all", "list", "tuple"}
+_SEARCHING = {"split", "rsplit", "replace", "find", "rfind", "index", "partition", "rpartition", "count"}
 _RE_FUNCS = {"match", "search", "fullmatch", "sub", "subn", "split", "findall", "finditer"}
 _ISINSTANCE = {"int": "int", "float": "float", "str": "str", "bytes": "bytes", "bytearray": "bytes",
                "bool": "bool", "list": "list", "tuple": "tuple", "dict": "dict", "set": "set",
@@ -46,6 +49,7 @@ class Shape:
     embeds: list[tuple[int | None, Any]] = field(default_factory=list)
     min_len: int = 0
     optional: bool = False  # compared with None
+    seps: list[str] = field(default_factory=list)  # what it is split on: words joined by these make sense
 
     def vote(self, head: str, weight: float = 1.0) -> None:
         self.votes[head] += weight
@@ -62,9 +66,11 @@ class Shape:
         """Type heads by weight (ties in HEADS order)."""
         return [h for h, _ in sorted(self.votes.items(), key=lambda kv: (-kv[1], HEADS.index(kv[0])))]
 
-    def type_string(self, head: str) -> str:
+    def type_string(self, head: str, depth: int = 0) -> str:
         """'list[str]', 'dict[str,int]', ... for a head, with element types from what we saw inside."""
-        inner = (self.elem.heads() or ["int"])[0] if self.elem else None
+        inner = None
+        if self.elem is not None and depth < 3:
+            inner = self.elem.type_string((self.elem.heads() or ["int"])[0], depth + 1)
         if head in ("list", "set"):
             return f"{head}[{inner or _key_type(self) or 'int'}]"
         if head == "tuple":
@@ -80,71 +86,6 @@ def _key_type(s: Shape) -> str | None:
     return (s.keys[ints[0]].heads() or [None])[0] if ints else None
 
 
-def _lit(node: ast.AST | None, consts: dict[str, Any] | None = None) -> tuple[bool, Any]:
-    """(is a literal, its value) for constants, tuples/lists/sets of constants, and names of the
-    reference's module-level constants (`NL = '\\n'`)."""
-    if consts and isinstance(node, ast.Name) and node.id in consts:
-        return True, consts[node.id]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _PURE_CALLS:
-        parts = [_lit(a, consts) for a in node.args]  # ord(b'P'), len('abc'): computed here
-        if all(ok for ok, _ in parts) and not node.keywords:
-            try:
-                return True, _PURE_CALLS[node.func.id](*[v for _, v in parts])
-            except (TypeError, ValueError, OverflowError):
-                return False, None
-    if _regex_call(node):
-        ok, pat = _lit(node.args[0], consts)  # type: ignore[attr-defined]
-        return (True, Regex(pat)) if ok and isinstance(pat, str) else (False, None)
-    if consts and isinstance(node, ast.Tuple | ast.List | ast.Set):
-        parts = [_lit(e, consts) for e in node.elts]
-        if all(ok for ok, _ in parts):
-            vals = [v for _, v in parts]
-            return True, tuple(vals) if isinstance(node, ast.Tuple) else vals
-    try:
-        return True, ast.literal_eval(node)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False, None
-
-
-@dataclass(frozen=True)
-class Regex:
-    """A compiled pattern the code matches a parameter against (`NAME = re.compile(r'...')`)."""
-
-    pattern: str
-
-
-_PURE_CALLS: dict[str, Any] = {"ord": ord, "chr": chr, "len": len, "bytes": bytes, "str": str, "int": int,
-                               "float": float, "tuple": tuple, "frozenset": frozenset}  # fmt: skip
-
-
-def _regex_call(node: ast.AST | None) -> bool:
-    f = node.func if isinstance(node, ast.Call) else None
-    return (
-        isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "re"
-        and f.attr == "compile" and bool(node.args)  # type: ignore[union-attr]
-    )  # fmt: skip
-
-
-def module_constants(tree: ast.Module) -> dict[str, Any]:
-    """Module-level `NAME = literal` assignments (the last one wins, as at run time)."""
-    out: dict[str, Any] = {}
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            ok, v = _lit(stmt.value, out)
-            if ok:
-                out[stmt.targets[0].id] = v
-            else:
-                out.pop(stmt.targets[0].id, None)
-    return out
-
-
-def _head_of(v: Any) -> str:
-    if v is None:
-        return "none"
-    return {bool: "bool", int: "int", float: "float", str: "str", bytes: "bytes", list: "list",
-            tuple: "tuple", dict: "dict", set: "set", frozenset: "set"}.get(type(v), "int")  # fmt: skip
-
-
 class _Analysis:
     """One function's parameters: walk the body once, resolving paths and voting from contexts."""
 
@@ -154,7 +95,7 @@ class _Analysis:
         self.func, self.helpers, self.depth, self.consts = func, helpers, depth, consts
         self.names: dict[str, Shape] = {}
         a = func.args
-        for arg in a.posonlyargs + a.args + a.kwonlyargs:
+        for arg in a.posonlyargs + a.args + a.kwonlyargs + ([a.vararg] if a.vararg else []):
             self.names[arg.arg] = Shape()
         self.params = dict(self.names)
         self.parents: dict[int, ast.AST] = {}
@@ -190,7 +131,7 @@ class _Analysis:
             isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
             and node.args and (base := self.path(node.func.value)) is not None
         ):  # fmt: skip
-            ok, k = _lit(node.args[0], self.consts)
+            ok, k = literal(node.args[0], self.consts)
             if ok and isinstance(k, str):
                 base.vote("dict", 2)
                 return base.key(k)
@@ -202,13 +143,14 @@ class _Analysis:
             sl = node.slice
             if isinstance(sl, ast.Slice):
                 return base  # a slice has the base's type
-            ok, k = _lit(sl, self.consts)
+            ok, k = literal(sl, self.consts)
             if ok and isinstance(k, str):
                 base.vote("dict", 2)
                 return base.key(k)
             if ok and isinstance(k, int) and not isinstance(k, bool):
                 base.min_len = max(base.min_len, k + 1 if k >= 0 else -k)
                 return base.key(k) if abs(k) < 8 else base.element()
+            base.vote("list", 0.5)  # p[i]: a sequence (or a dict with variable keys)
             return base.element()
         return None
 
@@ -251,7 +193,9 @@ class _Analysis:
         parent = self.parents.get(id(node))
         if isinstance(parent, ast.Attribute) and parent.value is node:
             call = self.parents.get(id(parent))
-            args = call.args if isinstance(call, ast.Call) and call.func is parent else None
+            args = None
+            if isinstance(call, ast.Call) and call.func is parent:  # keyword `sep=` counts as the first
+                args = call.args + [k.value for k in call.keywords if k.arg in ("sep", "prefix", "suffix")]
             if parent.attr not in _BUILTIN_ATTRS or (args is None and parent.attr.startswith("__")):
                 s.vote("object", 1.5)  # obj.__code__, obj.cr_frame: an object no literal builds
             self._method(s, parent.attr, args)
@@ -279,7 +223,7 @@ class _Analysis:
             s.vote("str", 0.2)
 
     def _method(self, s: Shape, attr: str, args: list[ast.expr] | None) -> None:
-        lits = [v for ok, v in (_lit(a, self.consts) for a in args or []) if ok]
+        lits = [v for ok, v in (literal(a, self.consts) for a in args or []) if ok]
         if attr in _DICT_ONLY:
             s.vote("dict", 2)
             if attr in ("get", "setdefault", "pop") and lits and isinstance(lits[0], str):
@@ -291,26 +235,19 @@ class _Analysis:
         elif attr in _STR_ONLY:
             s.vote("str", 2)
         elif attr in _BYTES_OR_STR:
-            kind = "bytes" if any(isinstance(v, bytes) for v in _flat(lits)) else "str"
+            kind = "bytes" if any(isinstance(v, bytes) for v in flat(lits)) else "str"
             s.vote(kind, 2)
             if attr in ("startswith", "endswith"):
                 where = 0 if attr == "startswith" else -1
-                s.embeds += [(where, v) for v in _flat(lits) if isinstance(v, str | bytes) and v]
+                s.embeds += [(where, v) for v in flat(lits) if isinstance(v, str | bytes) and v]
         elif attr in ("count", "index"):
             s.vote("str", 0.7)
             s.vote("list", 0.7)
-        if attr in (
-            "split",
-            "rsplit",
-            "replace",
-            "find",
-            "rfind",
-            "index",
-            "partition",
-            "rpartition",
-            "count",
-        ):
+        if attr in _SEARCHING:
             s.embeds += [(None, v) for v in lits[:1] if isinstance(v, str | bytes) and v]
+        if attr in ("split", "rsplit"):
+            sep = lits[0] if lits and isinstance(lits[0], str) and lits[0] else " "
+            s.seps.append(sep)
 
     def _compare(self, node: ast.AST, cmp: ast.Compare, s: Shape) -> None:
         operands = [cmp.left, *cmp.comparators]
@@ -322,7 +259,7 @@ class _Analysis:
             ops, others = list(cmp.ops), [o for o in operands if o is not node]
         sliced = self._slice_offset(node)
         for op, other in zip(ops, others):
-            ok, v = _lit(other, self.consts)
+            ok, v = literal(other, self.consts)
             if not ok:
                 continue
             if v is None and isinstance(op, ast.Is | ast.IsNot | ast.Eq | ast.NotEq):
@@ -347,7 +284,7 @@ class _Analysis:
 
     def _literal_votes(self, s: Shape, vals: list[Any], offset: int | None) -> None:
         for v in vals:
-            s.vote(_head_of(v) if not isinstance(v, bool) else "bool", 1.5)
+            s.vote(head_of(v) if not isinstance(v, bool) else "bool", 1.5)
             s.literals.append(v)
             if offset is not None and isinstance(v, str | bytes):
                 s.embeds.append((offset, v))
@@ -355,7 +292,7 @@ class _Analysis:
     def _slice_offset(self, node: ast.AST) -> int | None:
         """For `p[3:7] == lit` the literal's offset in p (the node passed in is the slice)."""
         if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
-            ok, lo = _lit(node.slice.lower, self.consts) if node.slice.lower is not None else (True, 0)
+            ok, lo = literal(node.slice.lower, self.consts) if node.slice.lower is not None else (True, 0)
             if ok and isinstance(lo, int) and lo < 0 and node.slice.upper is None:
                 return -1  # p[-2:] == lit: a suffix
             return lo if ok and isinstance(lo, int) and lo >= 0 else None
@@ -363,7 +300,7 @@ class _Analysis:
 
     def _arith(self, node: ast.AST, op: ast.BinOp | ast.AugAssign, s: Shape) -> None:
         other = op.value if isinstance(op, ast.AugAssign) else op.right if op.left is node else op.left
-        ok, v = _lit(other, self.consts)
+        ok, v = literal(other, self.consts)
         if isinstance(op.op, ast.Mod) and isinstance(op, ast.BinOp) and op.left is not node:
             return  # '%s' % node: formatting says nothing
         if ok and isinstance(v, str | bytes):
@@ -386,11 +323,15 @@ class _Analysis:
         name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
         owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
         pattern = None
-        if isinstance(f, ast.Attribute) and name in _RE_FUNCS and pos == 0:
-            ok, rx = _lit(f.value, self.consts)
+        if (
+            isinstance(f, ast.Attribute)
+            and name in _RE_FUNCS
+            and pos == (1 if name in ("sub", "subn") else 0)
+        ):
+            ok, rx = literal(f.value, self.consts)  # compiled.search(text), compiled.sub(repl, text)
             pattern = rx.pattern if ok and isinstance(rx, Regex) else None
         elif owner == "re" and name in _RE_FUNCS and pos == 1:
-            ok, pat = _lit(call.args[0], self.consts)
+            ok, pat = literal(call.args[0], self.consts)
             pattern = pat if ok and isinstance(pat, str) else None
         if pattern is not None:
             s.vote("str", 2)
@@ -400,8 +341,9 @@ class _Analysis:
             owner == "math" and name in ("factorial", "comb")
         ):
             s.vote("int", 2)
-        elif name == "ord":
+        elif name == "ord":  # one character
             s.vote("str", 2)
+            s.literals += ["a", "Z", "0", " ", "=", "\n", "\x7f", "é", "€"]
         elif name == "len":
             s.vote("list", 0.6)
             s.vote("str", 0.5)
@@ -434,13 +376,6 @@ class _Analysis:
             if pos < len(names) and helper is not self.func:
                 sub = infer_shapes(helper, self.helpers, self.depth + 1, self.consts)
                 _merge(s, sub.get(names[pos], Shape()))
-
-
-def _flat(values: list[Any]) -> list[Any]:
-    out = []
-    for v in values:
-        out += list(v) if isinstance(v, tuple) else [v]
-    return out
 
 
 def _merge(into: Shape, other: Shape) -> None:

@@ -11,12 +11,13 @@ Later rounds grow these by type-aware mutation (mutate.py) once the sandbox tell
 from __future__ import annotations
 
 import ast
-import doctest
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from unitrl.synth.infer import Shape, _lit, infer_shapes
+from unitrl.synth.infer import Shape, infer_shapes
+from unitrl.synth.literals import literal
 
 # ------------------------------------------------------------------------------------ value pools
 
@@ -49,7 +50,7 @@ OBJECTS = [Expr(e) for e in (
 
 
 EDGE_POOLS: dict[str, list[Any]] = {
-    "int": [0, 1, -1, 2, 3, 5, 7, 10, 12, 100, -7, 1001],
+    "int": [0, 1, -1, 2, 3, 5, 7, 10, 12, 100, -7, 1001, -12, 123, -305],
     "float": [0.0, 1.0, -1.5, 0.5, 2.5, 3.14159, 1e-3, -0.25, 1e6],
     "str": [
         "",
@@ -146,7 +147,7 @@ _SIMPLE_HINTS = {"int": "int", "float": "float", "str": "str", "bool": "bool", "
 @dataclass
 class Param:
     name: str
-    kind: str  # "pos" or "kw" (keyword-only)
+    kind: str  # "pos", "var" (*args) or "kw" (keyword-only)
     types: list[str] = field(default_factory=list)  # candidate types, most likely first
     default: Any = None
     has_default: bool = False
@@ -252,25 +253,32 @@ def function_params(
     positional = a.posonlyargs + a.args
     defaults: list[Any] = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     pairs = [(arg, d, "pos") for arg, d in zip(positional, defaults)]
+    pairs += [(a.vararg, None, "var")] if a.vararg else []
     pairs += [(arg, d, "kw") for arg, d in zip(a.kwonlyargs, a.kw_defaults)]
     shapes = infer_shapes(func, helpers, consts=consts)
-    skip = 1 if positional and positional[0].arg in ("self", "cls") else 0
-    params = []
+    params = []  # top-level functions only: a first parameter named `cls` is an argument like any other
     for i, (arg, default_node, kind) in enumerate(pairs):
-        if i == 0 and arg.arg in ("self", "cls"):
-            continue
         p = Param(arg.arg, kind, shape=shapes.get(arg.arg))
         if default_node is not None:
-            ok, value = _lit(default_node, consts)
+            ok, value = literal(default_node, consts)
             # a default we cannot build (a sentinel object) may still be left out of a call
             p.default, p.has_default = (value if ok else _UNBUILDABLE), True
+        if kind == "var":  # *args: extra positional values of the element type
+            elem = p.shape.elem if p.shape and p.shape.elem else None
+            keyed = [sub for k, sub in (p.shape.keys.items() if p.shape else []) if isinstance(k, int)]
+            ranked = usage_types_of(elem) + [t for sub in keyed for t in usage_types_of(sub)]
+            hint = annotation_types(arg.annotation)
+            p.plausible = list(dict.fromkeys((hint or []) + ranked))
+            p.types = list(dict.fromkeys(p.plausible + ([] if hint else FALLBACK_TYPES)))
+            params.append(p)
+            continue
         hint = annotation_types(arg.annotation)
         if hint and any(t != "none" for t in hint):
             p.hinted = True
             p.types = p.plausible = [t for t in hint if t != "none"] + [t for t in hint if t == "none"]
             params.append(p)
             continue
-        seen = _example_types(examples, i - skip if kind == "pos" else -1, arg.arg)
+        seen = _example_types(examples, i if kind == "pos" else -1, arg.arg)
         ranked = seen + ([value_type(p.default)] if p.has_default and _buildable(p.default) else [])
         ranked += usage_types_of(p.shape) + name_types(arg.arg)
         p.plausible = list(dict.fromkeys(ranked))
@@ -320,27 +328,18 @@ def body_literals(func: ast.AST) -> dict[str, list[Any]]:
 
 
 def doctest_args(func: ast.FunctionDef, entry: str) -> list[tuple[tuple, dict]]:
-    """(args, kwargs) of each `>>> entry(...)` example with literal arguments in the docstring."""
+    """(args, kwargs) of each example call `entry(...)` with literal arguments in the docstring, in any
+    of the forms docstrings use (`>>> f(1)`, `f(1) ==> 2`, `f("a") ➞ "b"`, `for f(3) == 4`)."""
     doc = ast.get_docstring(func) or ""
-    found = []
-    try:
-        examples = doctest.DocTestParser().get_examples(doc)
-    except ValueError:
-        return []
-    for ex in examples:
-        try:
-            node = ast.parse(ex.source.strip(), mode="eval").body
-        except SyntaxError:
-            continue
-        if not (isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == entry):
-            continue
-        try:
-            args = tuple(ast.literal_eval(x) for x in node.args)
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
-        except (ValueError, SyntaxError, TypeError):
-            continue
-        found.append((args, kwargs))
-    return found
+    found: dict[str, tuple[tuple, dict]] = {}
+    for m in re.finditer(rf"(?<![\w.]){re.escape(entry)}\(", doc):
+        start = m.end()
+        for close in (k for k in range(start, min(len(doc), start + 2000)) if doc[k] == ")"):
+            parsed = parse_args(doc[start:close])
+            if parsed is not None:
+                found.setdefault(args_source(parsed), parsed)
+                break
+    return list(found.values())
 
 
 # ------------------------------------------------------------------------------------ call sources

@@ -4,7 +4,9 @@
 plus ~20 asserts (prompts.py); then every test is VALIDATED by running a solution on it in the sandbox:
 the problem's reference when it has one, otherwise one greedy solution from an oracle model prompted
 with the question and the first two tests. Tests the solution fails are dropped; a problem left with
-fewer than `min_tests` tests is dropped (ACECODER keeps questions with at least 5). Departure: the pass
+fewer than `min_tests` tests is dropped (ACECODER keeps questions with at least 5). With
+`codet_samples` > 0 and no separate oracle model, a question without a reference is validated instead by
+CodeT agreement (codet.py) among that many programs sampled from the same endpoint. Departure: the pass
 rate is over the kept tests only (REFERENCE.md section 1 pitfall), which is what the dropped tests imply.
 
 `llm-inputs`: the model proposes argument lists only; expected values come from executing the reference
@@ -18,7 +20,7 @@ from typing import Any
 
 from unitrl.records import Problem, extract_code
 from unitrl.sandbox.grade import grade_programs
-from unitrl.synth import prompts
+from unitrl.synth import codet, prompts
 from unitrl.synth.acecode import called_function
 from unitrl.synth.endpoint import ChatEndpoint
 from unitrl.synth.execution import tests_from_inputs
@@ -45,6 +47,7 @@ def synthesize_llm(
     temperature: float = 0.7,
     max_tokens: int = 2048,
     timeout: float = 2.0,
+    codet_samples: int = 0,
 ) -> tuple[list[Problem], dict[str, str]]:
     """Problems with question-style prompts and validated tests, and the reason each other was dropped."""
     dropped: dict[str, str] = {}
@@ -65,6 +68,14 @@ def synthesize_llm(
         entry = called_function(tests) or p.entry_point
         meta = dict(p.meta, original_prompt=p.prompt)
         drafts.append(replace(p, prompt=question, tests=tests, entry_point=entry, meta=meta))
+    agreed: list[Problem] = []
+    if codet_samples > 0 and (oracle is None or oracle is endpoint):
+        no_ref = [d for d in drafts if not d.reference]
+        agreed, codet_dropped = codet.validate_drafts(
+            sandbox, endpoint, no_ref, n_samples=codet_samples, max_tokens=max_tokens, timeout=timeout
+        )
+        dropped.update(codet_dropped)
+        drafts = [d for d in drafts if d.reference]
     # Validation: the reference where there is one, else the oracle's solution.
     need_oracle = [d for d in drafts if not d.reference]
     oracle_code = dict(
@@ -86,7 +97,7 @@ def synthesize_llm(
             "dropped": {"validator-failed": n_generated - len(kept)} if n_generated > len(kept) else {},
         }
         out.append(replace(d, tests=kept, meta=dict(d.meta, synth=synth)))
-    return out, dropped
+    return out + agreed, dropped
 
 
 def synthesize_llm_inputs(

@@ -11,11 +11,13 @@ value built on the trusted side, so `repr` of it is a valid argument literal.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from unitrl.synth import regexgen
-from unitrl.synth.infer import Regex, Shape
+from unitrl.synth.infer import Shape
 from unitrl.synth.inputs import EDGE_POOLS, OBJECTS, Expr, Input, Param, args_source, value_type
+from unitrl.synth.literals import Regex
 
 MAX_LEN = 24  # keeps generated containers and strings small: tests stay readable and fast
 UNICODE = "äöüßéñ漢字😀∑"
@@ -59,6 +61,9 @@ def sample_value(
     size = rng.choice([0, 1, 2, 3, 4, 5, 8]) if depth == 0 else rng.choice([0, 1, 2, 3])
     if head in ("list", "set"):
         items = [sample_value(elem, rng, literals, depth + 1, sub) for _ in range(size)]
+        if head == "list" and elem.startswith("list[") and items and rng.random() < 0.6:
+            width = len(items) if rng.random() < 0.5 else max(1, len(items[0]))  # a square or a rectangle
+            items = [(row * width + [0] * width)[:width] if row else [0] * width for row in items]
         if head == "set":
             return set(x for x in items if _hashable(x))
         return items
@@ -91,6 +96,9 @@ def _fitted(
     }
     if head in ("str", "bytes", "list") and placed and rng.random() < 0.5:
         return _positional(head, rng, placed, shape.min_len)
+    if head == "str" and shape.seps and rng.random() < 0.4:  # words it splits on, joined by the separator
+        words = [w for w in literals.get("str", []) if w and w not in shape.seps] or EDGE_POOLS["str"][1:]
+        return rng.choice(shape.seps).join(rng.choice(words) for _ in range(rng.choice([1, 2, 3, 5])))
     chars = [c for c in (shape.elem.literals if shape.elem else []) if isinstance(c, str) and c]
     if head == "str" and chars and rng.random() < 0.4:  # sprinkle the characters the code looks for
         text = list(rng.choice(EDGE_POOLS["str"]))
@@ -224,6 +232,12 @@ def mutate_value(
 
 
 def _toward_shape(v: Any, rng: random.Random, literals: dict[str, list[Any]], shape: Shape) -> Any:
+    if isinstance(v, str) and shape.seps and rng.random() < 0.5:  # words: add one, or reorder them
+        sep = rng.choice(shape.seps)
+        words = [w for w in v.split(sep) if w]
+        word = rng.choice([w for w in literals.get("str", []) if w and w not in shape.seps] or ["a"])
+        rng.shuffle(words)
+        return rng.choice([v + sep + word, word + sep + v, sep.join(words)])
     if isinstance(v, str | bytes) and shape.embeds:
         lits = [x for o, x in shape.embeds if type(x) is type(v)]
         if lits:
@@ -250,8 +264,33 @@ def _mutate_str(s: str, rng: random.Random, literals: dict[str, list[Any]]) -> s
         lambda: s + str(rng.choice(literals.get("str", [" "]))),
         lambda: str(rng.choice(literals.get("str", [s]))) + s,
         lambda: rng.choice(literals.get("str", [s])),
+        lambda: s[:i] + _same_class(s[i], rng) + s[i + 1 :] if i < len(s) else s + "0",  # 03 -> 07, a -> q
+        lambda: _number_in_text(s, rng, literals),
+        lambda: _number_in_text(s, rng, literals),
+        lambda: s[:i] + s[i : i + 1] * rng.choice([2, 3, 4]) + s[i:],  # a run of one character
     ]
     return rng.choice(ops)()[: MAX_LEN * 3]
+
+
+def _number_in_text(s: str, rng: random.Random, literals: dict[str, list[Any]]) -> str:
+    """One number written in the text replaced by a nearby one or by an integer the code compares with
+    ('03-11-2000' -> '03-31-2000'), keeping its zero padding."""
+    runs = [m for m in re.finditer(r"\d+", s)]
+    if not runs:
+        return s + str(rng.choice(literals.get("int", [0]) or [0]))
+    m = rng.choice(runs)
+    v = int(m.group())
+    new = rng.choice([v + 1, v - 1, v * 2, v // 2, 0] + [x for x in literals.get("int", []) if x >= 0] * 2)
+    return s[: m.start()] + str(max(new, 0)).zfill(len(m.group())) + s[m.end() :]
+
+
+def _same_class(c: str, rng: random.Random) -> str:
+    """Another character of the same kind: a digit for a digit, a letter of the same case for a letter."""
+    if c.isdigit():
+        return rng.choice("0123456789")
+    if c.isalpha():
+        return rng.choice("abcdefghijklmnopqrstuvwxyz" if c.islower() else "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return rng.choice(" _-.,;:/")
 
 
 def _mutate_list(xs: list, rng: random.Random, literals: dict[str, list[Any]], elem: Shape | None) -> list:
@@ -318,6 +357,11 @@ def _fill(params: list[Param], types: list[str], rng: random.Random, literals: d
     kwargs: dict[str, Any] = {}
     stop = False
     for p, t in zip(params, types):
+        if p.kind == "var":
+            if not stop:
+                args += [sample_value(t, rng, literals, shape=p.shape.elem if p.shape else None)
+                         for _ in range(rng.choice([0, 1, 2, 2, 3, 4]))]  # fmt: skip
+            continue
         if p.has_default and (stop or rng.random() < 0.4 or t == "none"):
             stop = stop or p.kind == "pos"  # once a positional default is used, later ones must be too
             continue

@@ -148,7 +148,12 @@ def _add_guided(
 ) -> dict[str, int]:
     """Append tests that separate surviving mutants; extend every program's row over them."""
     hunts = [
-        Hunt(p, pools[p.task_id], [m for m in mutants[p.task_id] if not any(rows[(p.task_id, m)])])
+        Hunt(
+            p,
+            pools[p.task_id],
+            [m for m in mutants[p.task_id] if not any(rows[(p.task_id, m)])],
+            limits[p.task_id],
+        )
         for p in graded
         if pools.get(p.task_id) and passes[p.task_id]
     ]

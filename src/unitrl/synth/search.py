@@ -28,7 +28,7 @@ from unitrl.sandbox.jobs import Job, Step, StepOutcome
 from unitrl.synth import inputs as inp
 from unitrl.synth import mutate
 from unitrl.synth.coverage import Instrumented, instrument, probe_expr
-from unitrl.synth.infer import module_constants
+from unitrl.synth.literals import module_constants
 
 DROP_BY_STATUS = {"error": "raised", "timeout": "timeout", "memory": "memory", "output-limit": "output-limit"}
 
@@ -43,6 +43,7 @@ class Tried:
     value: Any  # the value when ok, the error text when raised
     hits: frozenset[int] = frozenset()
     energy: float = 1.0
+    after: inp.Input | None = None  # the arguments after the call, when the call changed them in place
 
 
 @dataclass
@@ -87,14 +88,14 @@ class Search:
         if isinstance(slot, str):
             return next((p for p in self.params if p.name == slot), None)
         positional = [p for p in self.params if p.kind == "pos"]
-        return positional[slot] if slot < len(positional) else None
+        var = next((p for p in self.params if p.kind == "var"), None)
+        return positional[slot] if slot < len(positional) else var
 
     def _param_at(self, slot: str, i: int) -> inp.Param | None:
         if "=" in slot:
             name = slot.split("=", 1)[0]
             return next((p for p in self.params if p.name == name), None)
-        positional = [p for p in self.params if p.kind == "pos"]
-        return positional[i] if i < len(positional) else None
+        return self.param(i)
 
     def plausibility(self, sig: tuple) -> int:
         """How many arguments are of a type some evidence (hint, default, usage, name) points to."""
@@ -162,10 +163,12 @@ def propose(s: Search, rng: random.Random, n: int) -> list[inp.Input]:
         parents = s.good()
         if parents:
             done = {t.src for t in s.tried}
+            # Deeper calls (more outcomes reached) and the author's examples are the better parents.
+            examples = {inp.args_source(e) for e in s.examples}
+            weights = [t.energy * (1 + len(t.hits)) ** 2 * (3 if t.src in examples else 1) for t in parents]
             grown = mutate.grow_inputs(
-                s.params, [t.inp for t in parents], s.literals, rng, n - n // 4,
-                weights=[t.energy for t in parents], seen=done,
-            )  # fmt: skip
+                s.params, [t.inp for t in parents], s.literals, rng, n - n // 4, weights=weights, seen=done
+            )
             wide = s.inst is not None and len(s.covered) < 0.9 * s.inst.total  # low coverage: other types
             fresh = grown + mutate.seed_inputs(
                 s.params, s.literals, [], rng, n // 4, explore=wide and rng.random() < 0.5
@@ -173,16 +176,39 @@ def propose(s: Search, rng: random.Random, n: int) -> list[inp.Input]:
         else:
             fresh = mutate.seed_inputs(s.params, s.literals, [], rng, n, explore=True)
     done = {t.src for t in s.tried}
+    # After a call timed out, stay within twice the size of the largest call that ran (`prime_fib(1001)`
+    # spends the whole time limit; every call that big would too).
+    slow = any(t.status == "timeout" for t in s.tried)
+    cap = 2 * max((magnitude(t.inp) for t in s.ok()), default=16) if slow else None
     out: dict[str, inp.Input] = {}
     for i in fresh:
         src = inp.args_source(i)
-        if src not in done and len(src) <= 2000:
+        if src not in done and len(src) <= 2000 and (cap is None or magnitude(i) <= cap):
             out.setdefault(src, i)
     return list(out.values())[:n]
 
 
+def magnitude(value: Any) -> int:
+    """How big a value is, for running time: the largest integer or length anywhere inside it."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, int | float):
+        return int(min(abs(value), 10**12)) if value == value else 0
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, dict):
+        return max([len(value)] + [magnitude(k) + magnitude(v) for k, v in value.items()])
+    if isinstance(value, list | tuple | set | frozenset):
+        return max([len(value)] + [magnitude(v) for v in value])
+    return 0
+
+
+SEARCH_TIMEOUT = 0.25  # CPU seconds per search call: an input slower than that makes a slow test anyway
+
+
 def run_round(sandbox: Any, batch: list[tuple[Search, list[inp.Input]]], timeout: float) -> None:
     """Run every proposed call of every problem in one sandbox batch; record outcomes and novelty."""
+    timeout = min(timeout, SEARCH_TIMEOUT)
     jobs = []
     for i, (s, calls) in enumerate(batch):
         exprs = [probe_expr(s.entry, inp.args_source(c)) for c in calls]
@@ -254,18 +280,25 @@ def _slots(i: inp.Input) -> list[tuple[int | str, Any]]:
 
 def classify(c: inp.Input, o: StepOutcome) -> Tried:
     """A probe outcome as a Tried call: its status, value or error, and the outcomes it reached."""
-    from unitrl.synth.execution import round_trips
+    from unitrl.synth.execution import round_trips, same_value
 
     src = inp.args_source(c)
-    if o.status != "ok" or not o.values or not isinstance(o.values[0], list) or len(o.values[0]) != 3:
+    if o.status != "ok" or not o.values or not isinstance(o.values[0], list) or len(o.values[0]) != 4:
         return Tried(c, src, DROP_BY_STATUS.get(o.status, o.status), o.error)
-    tag, value, hits = o.values[0]
+    tag, value, hits, after = o.values[0]
     hits = frozenset(h for h in hits if isinstance(h, int)) if isinstance(hits, list) else frozenset()
     if tag == "raised":
         name = str(value).split(":", 1)[0]
         status = "memory" if name == "MemoryError" else "recursion" if name == "RecursionError" else "raised"
         return Tried(c, src, status, str(value), hits)
-    return Tried(c, src, "ok" if round_trips(value) else "not-literal", value, hits)
+    status = "ok" if round_trips(value) else "not-literal"
+    changed = None
+    if isinstance(after, list) and len(after) == 2 and isinstance(after[1], dict):
+        now = (tuple(after[0]), after[1])
+        if not same_value(list(now[0]), list(c[0])) or not same_value(now[1], c[1]):
+            changed = now if round_trips(now) else None
+            status = status if changed is not None else "not-literal"
+    return Tried(c, src, status, value, hits, after=changed)
 
 
 def contract_raise(s: Search, t: Tried) -> bool:
@@ -280,14 +313,19 @@ def search_inputs(
     sandbox: Any, searches: dict[str, Search], rngs: dict[str, random.Random], *, want: int, rounds: int,
     timeout: float,
 ) -> None:  # fmt: skip
-    """Rounds of proposals, one sandbox batch each, until every problem is saturated or rounds run out."""
-    for r in range(rounds):
+    """Rounds of proposals, one sandbox batch each, until every problem is saturated or rounds run out.
+    A problem with branch outcomes still unreached that found something new last round gets up to
+    `rounds` more (the search is still paying off there)."""
+    for r in range(2 * rounds):
         batch = []
         for tid, s in searches.items():
             enough = len(s.good()) >= want
-            if r and enough and s.stale_rounds:
-                continue  # nothing new last round and plenty of calls: done
-            calls = propose(s, rngs[tid], want if not enough else max(8, want // 3))
+            complete = s.inst is None or len(s.covered) >= s.inst.total
+            if r and enough and s.stale_rounds >= (1 if complete else 2):
+                continue  # nothing new lately and plenty of calls: done
+            if r >= rounds and (s.stale_rounds or complete):
+                continue
+            calls = propose(s, rngs[tid], want if not (enough and complete) else max(8, want // 3))
             if calls:
                 batch.append((s, calls))
         if not batch:

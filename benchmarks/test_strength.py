@@ -1,0 +1,255 @@
+"""How many wrong programs the synthesized test suites catch, against HumanEval's own hand-written tests.
+
+Table 1, HumanEval: every problem's original tests are hidden and a suite is synthesized offline from the
+canonical solution with `unitrl synth --engine execution --decontam off` (defaults otherwise; weak and
+short suites are kept and flagged so that every problem has one). The same wrong programs are then
+graded against HumanEval's own tests and against the synthesized suite, each under its own time limit
+made by the same rule (per test max(0.25 s, 5 x the canonical solution's time)); a program is caught
+when it fails a test. Wrong programs: (a) every single-site AST mutant the project makes of each
+canonical solution (`unitrl.synth.mutants`, all of them, every one in the denominator), also split into
+the ones synth used to guide its additions and the held-out rest; (b) the 638 known-wrong variants of
+`unitrl.eval.wrong` (token-level edits and whole-body replacements, made independently of synth).
+Table 2, the standard library: `unitrl mine` then `unitrl synth` with all defaults: problems kept,
+suites a trivial program passes, suites with a single expected value, branch coverage, throughput.
+
+    .venv/bin/python benchmarks/test_strength.py [--humaneval 164] [--no-stdlib] [--workers 2]
+
+Writes benchmarks/results/test_strength.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from unitrl.eval.importers import load_humaneval
+from unitrl.eval.wrong import wrong_samples
+from unitrl.mine.cli import MineConfig, run_mine
+from unitrl.records import Problem, read_problems, write_records
+from unitrl.sandbox import Sandbox, SandboxConfig
+from unitrl.sandbox.grade import build_job, judge_job
+from unitrl.synth.cli import SynthConfig, run_synth
+from unitrl.synth.mutants import make_mutants
+from unitrl.synth.quality import time_limit
+
+RESULTS = Path(__file__).parent / "results" / "test_strength.json"
+FLOOR, FACTOR = 0.25, 5.0
+
+
+def synthesize(
+    problems: list[Problem], tmp: Path, workers: int, seed: int
+) -> tuple[dict[str, Problem], dict]:
+    """Suites from the canonical solutions, original tests hidden: the CLI on a file, as a user runs it."""
+    hidden = [replace(p, tests=[], meta={}) for p in problems]
+    write_records(tmp / "hidden.jsonl", hidden)
+    cfg = SynthConfig(
+        problems=str(tmp / "hidden.jsonl"), out=str(tmp / "he_synth.jsonl"), decontam="off",
+        keep_weak=True, keep_short=True, seed=seed, workers=workers,
+    )  # fmt: skip
+    summary = run_synth(cfg)
+    return {p.task_id: p for p in read_problems(tmp / "he_synth.jsonl")}, summary
+
+
+def failed(sandbox: Sandbox, items: list[tuple[Problem, str, float]]) -> list[bool]:
+    """For each (problem, program, time limit): does the program fail at least one test?"""
+    jobs = [build_job(p, prog, tag=i, timeout=t) for i, (p, prog, t) in enumerate(items)]
+    out = [True] * len(items)
+    for r in sandbox.run(jobs):
+        out[r.tag] = not judge_job(items[r.tag][0], r, "x").passed
+    return out
+
+
+def limits_for(sandbox: Sandbox, problems: list[Problem]) -> dict[str, float]:
+    """The time limit of each problem's suite by the rule above, from its canonical solution's times."""
+    jobs = [build_job(p, p.reference or "", tag=p.task_id, timeout=5.0) for p in problems]
+    return {r.tag: time_limit([s.duration for s in r.steps], FLOOR, FACTOR, 5.0) for r in sandbox.run(jobs)}
+
+
+def humaneval_table(sandbox: Sandbox, n: int, workers: int, seed: int, tmp: Path) -> dict:
+    original = load_humaneval()[:n]
+    t0 = time.time()
+    synth, summary = synthesize(original, tmp, workers, seed)
+    seconds = time.time() - t0
+    he = [p for p in original if p.task_id in synth]
+    he_limit = limits_for(sandbox, he)
+    sets: dict[str, list[tuple[Problem, str]]] = {
+        "mutants: all": [],
+        "mutants: guided": [],
+        "mutants: held out": [],
+    }
+    guide_n = SynthConfig().guide_mutants
+    for p in he:
+        every = [m for _, m in make_mutants(p.reference or "", 10**6, seed)]
+        guided = set(m for _, m in make_mutants(p.reference or "", guide_n, seed))
+        sets["mutants: all"] += [(p, m) for m in every]
+        sets["mutants: guided"] += [(p, m) for m in every if m in guided]
+        sets["mutants: held out"] += [(p, m) for m in every if m not in guided]
+    by_id = {p.task_id: p for p in he}
+    sets["known-wrong variants (eval/wrong.py)"] = [
+        (by_id[s.task_id], s.program(by_id[s.task_id])) for s in wrong_samples(he) if s.task_id in by_id
+    ]
+    rows = {}
+    for name, programs in sets.items():
+        he_fail = failed(sandbox, [(p, prog, he_limit[p.task_id]) for p, prog in programs])
+        sy_fail = failed(
+            sandbox,
+            [(synth[p.task_id], prog, synth[p.task_id].meta.get("time_limit", 1.0)) for p, prog in programs],
+        )
+        both = sum(a and b for a, b in zip(he_fail, sy_fail))
+        rows[name] = {
+            "programs": len(programs),
+            "humaneval_caught": sum(he_fail),
+            "synth_caught": sum(sy_fail),
+            "synth_caught_of_humaneval_caught": both,
+        }
+    canonical = failed(
+        sandbox,
+        [(synth[p.task_id], p.reference or "", synth[p.task_id].meta.get("time_limit", 1.0)) for p in he],
+    )
+    flags = [synth[p.task_id].meta["synth"] for p in he]
+    return {
+        "problems": len(he),
+        "rows": rows,
+        "canonical_rejected": sum(canonical),
+        "tests_per_problem": {
+            "humaneval": round(statistics.fmean(len(p.tests) for p in he), 1),
+            "synth": round(statistics.fmean(len(synth[p.task_id].tests) for p in he), 1),
+        },
+        "synth_flagged_degenerate": sum(bool(f.get("degenerate")) for f in flags),
+        "synth_flagged_too_few_tests": sum(bool(f.get("too_few_tests")) for f in flags),
+        "synth_branch_coverage_median": statistics.median(f["branch_coverage"] for f in flags if f.get("branch_coverage") is not None),
+        "synth_guided_tests": sum(f.get("n_guided", 0) for f in flags),
+        "synth_seconds": round(seconds, 1),
+        "synth_summary_mutants": summary["mutants"],
+    }  # fmt: skip
+
+
+def stdlib_table(workers: int, tmp: Path) -> dict:
+    """`unitrl mine` and `unitrl synth` with their defaults on the standard library."""
+    t0 = time.time()
+    mined = run_mine(MineConfig(out=str(tmp / "mined.jsonl"), workers=workers))
+    t1 = time.time()
+    summary = run_synth(
+        SynthConfig(problems=str(tmp / "mined.jsonl"), out=str(tmp / "synth.jsonl"), workers=workers)
+    )
+    kept = read_problems(tmp / "synth.jsonl")
+    flags = [p.meta["synth"] for p in kept]
+    return {
+        "mined": mined["problems"],
+        "mine_spread": mined["spread"],
+        "mine_seconds": round(t1 - t0, 1),
+        "kept": len(kept),
+        "dropped": summary["problems_dropped"],
+        "kept_passed_by_a_trivial_program": sum(bool(f["trivial_passed"]) for f in flags),
+        "kept_one_expected_value": sum(f["n_distinct_outputs"] == 1 for f in flags),
+        "branch_coverage": summary["branch_coverage"],
+        "branch_coverage_histogram": summary["branch_coverage_histogram"],
+        "distinct_outputs": summary["distinct_outputs"],
+        "mutants": summary["mutants"],
+        "kill_rate": summary["kill_rate"],
+        "tests_per_problem": summary["tests_per_problem"],
+        "synth_seconds": summary["seconds"],
+        "problems_per_minute": summary["problems_per_minute"],
+    }  # fmt: skip
+
+
+def pct(a: int, b: int) -> str:
+    return f"{100 * a / b:.1f}%" if b else "-"
+
+
+def print_tables(result: dict, console: Console) -> None:
+    he = result.get("humaneval")
+    if he:
+        t = Table(
+            title=f"HumanEval ({he['problems']} problems): wrong programs caught, original tests vs synthesized"
+        )
+        for col in (
+            "wrong programs",
+            "count",
+            "HumanEval's tests",
+            "synthesized",
+            "difference",
+            "synth of HE-caught",
+        ):
+            t.add_column(col)
+        for name, r in he["rows"].items():
+            n, a, b, both = (
+                r["programs"],
+                r["humaneval_caught"],
+                r["synth_caught"],
+                r["synth_caught_of_humaneval_caught"],
+            )
+            t.add_row(
+                name,
+                str(n),
+                pct(a, n),
+                pct(b, n),
+                f"{100 * (b - a) / n:+.1f} pts" if n else "-",
+                pct(both, a),
+            )
+        console.print(t)
+        console.print(
+            f"canonical solutions rejected by their synthesized suite: {he['canonical_rejected']}; tests per problem: "
+            f"HumanEval {he['tests_per_problem']['humaneval']}, synthesized {he['tests_per_problem']['synth']}; "
+            f"synthesized suites flagged degenerate {he['synth_flagged_degenerate']}, short {he['synth_flagged_too_few_tests']}; "
+            f"median branch coverage {he['synth_branch_coverage_median']}; guided tests {he['synth_guided_tests']}"
+        )
+    st = result.get("stdlib")
+    if st:
+        t = Table(title="Standard library, `unitrl mine` + `unitrl synth` defaults")
+        t.add_column("what")
+        t.add_column("value", justify="right")
+        for key in (
+            "mined",
+            "kept",
+            "kept_passed_by_a_trivial_program",
+            "kept_one_expected_value",
+            "synth_seconds",
+            "problems_per_minute",
+        ):
+            t.add_row(key, str(st[key]))
+        for group in ("dropped", "branch_coverage", "distinct_outputs", "mutants"):
+            for k, v in st[group].items():
+                t.add_row(f"{group}.{k}", str(v))
+        t.add_row(
+            "modules (max per module)",
+            f"{st['mine_spread']['modules']} ({st['mine_spread']['max_per_module']})",
+        )
+        console.print(t)  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--humaneval", type=int, default=164, help="HumanEval problems (0: skip)")
+    ap.add_argument("--no-stdlib", action="store_true", help="skip the standard-library table")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--work", default="", help="folder for intermediate files (a rerun resumes from them)")
+    args = ap.parse_args()
+    result: dict = {"workers": args.workers, "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(args.work or d)
+        tmp.mkdir(parents=True, exist_ok=True)
+        if args.humaneval:
+            with Sandbox(SandboxConfig(workers=args.workers, timeout=5.0)) as sb:
+                result["humaneval"] = humaneval_table(sb, args.humaneval, args.workers, args.seed, tmp)
+        if not args.no_stdlib:
+            result["stdlib"] = stdlib_table(args.workers, tmp)
+    result["load_after"] = os.getloadavg()[0]
+    print_tables(result, Console(width=160))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
