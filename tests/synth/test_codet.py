@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from openai_server import OpenAIServer, Reply, by_substring
 
+from unitrl.models.endpoint import ChatEndpoint
 from unitrl.records import Problem
 from unitrl.synth.codet import agree, consensus_sets, pass_patterns, validate_drafts
-from unitrl.synth.endpoint import ChatEndpoint
 
 
 def test_consensus_scores_by_hand():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ast
 
+from unitrl.inputs.calls import round_trips
 from unitrl.records import Problem
 from unitrl.sandbox.grade import grade_programs
 from unitrl.synth import execution
-from unitrl.synth.execution import assert_for, round_trips, synthesize_execution
+from unitrl.synth.execution import assert_for, synthesize_execution
 from unitrl.synth.quality import measure_quality
 
 SECOND_LARGEST = '''def second_largest(nums: list[int]) -> int:

@@ -8,10 +8,10 @@ import random
 
 from openai_server import OpenAIServer, Reply, by_substring
 
+from unitrl.models.endpoint import ChatEndpoint
 from unitrl.records import Problem, read_problems, write_records
 from unitrl.sandbox.grade import grade_programs
 from unitrl.synth.cli import SynthConfig, run_synth
-from unitrl.synth.endpoint import ChatEndpoint
 from unitrl.synth.generator import _spread, parse_inputs, run_generators, synthesize_llm_generator
 
 

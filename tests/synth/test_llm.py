@@ -6,9 +6,9 @@ import json
 
 from openai_server import OpenAIServer, Reply, by_substring
 
+from unitrl.models.endpoint import ChatEndpoint
 from unitrl.records import Problem, read_problems, write_records
 from unitrl.synth.cli import SynthConfig, run_synth
-from unitrl.synth.endpoint import ChatEndpoint
 from unitrl.synth.llm import synthesize_llm, synthesize_llm_inputs
 
 ADD = "def add_one(x: int) -> int:\n    return x + 1\n"

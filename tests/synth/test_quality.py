@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 
+from unitrl.inputs import coverage
+from unitrl.inputs.calls import run_calls
 from unitrl.records import Problem, read_problems, write_records
 from unitrl.sandbox.grade import grade_programs
 from unitrl.sandbox.jobs import Job, Step
-from unitrl.synth import coverage
 from unitrl.synth.cli import SynthConfig, run_synth
-from unitrl.synth.execution import run_calls, synthesize_execution
+from unitrl.synth.execution import synthesize_execution
 from unitrl.synth.guide import Hunt, guided_inputs
 from unitrl.synth.quality import measure_quality, time_limit
 

@@ -10,8 +10,8 @@ import pytest
 from openai_server import OpenAIServer, Reply, by_substring
 
 from unitrl.errors import UserError
+from unitrl.models.endpoint import ChatEndpoint
 from unitrl.records import Problem, write_records
-from unitrl.synth.endpoint import ChatEndpoint
 
 ADD = "def add_one(x: int) -> int:\n    return x + 1\n"
 

@@ -64,8 +64,8 @@ def dynamic_check(
     """Keep candidates that answer at least one generated input identically in two separate jobs. The
     inputs come from synth's own coverage-guided search (two rounds), each candidate drawing from its
     own generator seeded by (seed, task_id)."""
-    from unitrl.synth.execution import round_trips, run_calls, same_value
-    from unitrl.synth.search import new_search, search_inputs
+    from unitrl.inputs.calls import round_trips, run_calls, same_value
+    from unitrl.inputs.search import new_search, search_inputs
 
     searches = {p.task_id: s for p in candidates if (s := new_search(p)) is not None}
     rngs = {tid: random.Random(f"mine:{seed}:{tid}") for tid in searches}

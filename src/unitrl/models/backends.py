@@ -3,7 +3,7 @@
 - `hf`: transformers `generate`, batched with left padding, on CUDA when present and the CPU otherwise.
   Runs anywhere the package installs; the tiny local model exercises exactly this path in tests.
 - `vllm`: vLLM's offline engine for GPU machines. Imported only when chosen (the `[vllm]` extra).
-- `openai`: any OpenAI-compatible chat endpoint through `unitrl.synth.endpoint.ChatEndpoint` (retries,
+- `openai`: any OpenAI-compatible chat endpoint through `unitrl.models.endpoint.ChatEndpoint` (retries,
   concurrency, a disk cache). Chat only, so completion-style prompts are sent as one user message.
 
 `--model` is a hub id or a local folder for `hf` and `vllm`, and the served model name for `openai`.
@@ -179,7 +179,7 @@ class OpenAIBackend:
         concurrency: int = 8,
         cache_dir: str | Path | None = None,
     ):
-        from unitrl.synth.endpoint import ChatEndpoint
+        from unitrl.models.endpoint import ChatEndpoint
 
         if not base_url:
             raise UserError(

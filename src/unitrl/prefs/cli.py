@@ -57,9 +57,9 @@ def require(cfg, *names: str) -> None:
 def run_pairs(cfg: PairsConfig) -> dict:
     from rich.console import Console
 
+    from unitrl.policy_io import problem_rm_prompt
     from unitrl.prefs.pairs import acecode_rows, cap_pairs, join_candidates, task_pairs
     from unitrl.records import Result, read_problems, read_records, read_samples, write_records
-    from unitrl.policy_io import problem_rm_prompt
 
     require(cfg, "problems", "samples", "results", "out")
     if cfg.format not in PAIR_FORMATS:

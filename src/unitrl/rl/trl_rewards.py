@@ -121,7 +121,7 @@ def make_async_reward_fn(
         return local_fn
     if any(t.name == "rm" for t in terms):
         raise ValueError("a reward model term (rm:PATH) cannot be computed by a remote unitrl serve")
-    from unitrl.serve.client import ServeClient
+    from unitrl.sandbox.remote import ServeClient
 
     client = ServeClient(url, token=token, timeout=timeout)
 

@@ -97,7 +97,7 @@ class SynthConfig:
 
 
 def _endpoints(cfg: SynthConfig) -> tuple[Any, Any]:
-    from unitrl.synth.endpoint import ChatEndpoint
+    from unitrl.models.endpoint import ChatEndpoint
 
     if not cfg.model:
         raise UserError(f"--engine {cfg.engine} needs --model (and --base-url)", field="model")

@@ -15,45 +15,21 @@ and are extended, never replaced.
 
 from __future__ import annotations
 
-import ast
 import builtins
-import math
 import random
 from collections import Counter
 from typing import Any
 
+from unitrl.inputs.calls import round_trips, run_calls, same_value
+from unitrl.inputs.coverage import ratio
+from unitrl.inputs.search import Search, Tried, contract_raise, kinds, new_search, search_inputs
 from unitrl.records import Problem
-from unitrl.sandbox.jobs import Job, Step, StepOutcome
-from unitrl.synth.coverage import ratio
-from unitrl.synth.search import Search, Tried, contract_raise, kinds, new_search, search_inputs
+from unitrl.sandbox.jobs import StepOutcome
 
-MAX_REPR = 1000  # longer expected values make unreadable tests; drop them
 FLOAT_REL_TOL = 1e-6
 
 
 # ------------------------------------------------------------------------------------ values and asserts
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """Equal and of the same type all the way down (1 == 1.0 == True must not count as the same)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    return a == b
-
-
-def round_trips(v: Any) -> bool:
-    """`repr(v)` is a literal that evaluates back to an equal value of the same type."""
-    try:
-        text = repr(v)
-        return len(text) <= MAX_REPR and same_value(ast.literal_eval(text), v)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False
 
 
 def with_args(entry: str) -> str:
@@ -83,23 +59,6 @@ def exception_test(entry: str, args_src: str, error: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ running calls
-
-
-def run_calls(
-    sandbox: Any, calls: list[tuple[str, str, list[str]]], timeout: float
-) -> list[list[StepOutcome]]:
-    """For each (program, entry, [args source]) one job with one eval step per call; outcomes in order."""
-    jobs = [
-        Job(
-            program=program,
-            steps=[Step("eval", exprs=[f"{entry}({a})"]) for a in args],
-            timeout=timeout,
-            tag=i,
-        )
-        for i, (program, entry, args) in enumerate(calls)
-    ]
-    results = sandbox.run(jobs) if jobs else []
-    return [r.steps for r in results]
 
 
 def _value(outcome: StepOutcome) -> Any:

@@ -23,9 +23,10 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from unitrl.inputs.calls import same_value
 from unitrl.records import Problem, extract_code
 from unitrl.sandbox.jobs import Job, Step, StepOutcome
-from unitrl.synth.execution import assert_for, same_value
+from unitrl.synth.execution import assert_for
 
 MAX_OUTPUT = 500_000  # characters a generator may print before it is stopped
 MAX_INPUT_CHARS = 20_000  # one input: an argument list's source, or a stdin text

@@ -16,12 +16,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from unitrl.inputs import generate as inp
+from unitrl.inputs import mutate
+from unitrl.inputs.calls import round_trips, run_calls, same_value
+from unitrl.inputs.search import SEARCH_TIMEOUT, magnitude, new_search
 from unitrl.records import Problem
 from unitrl.sandbox.jobs import Job, Step, StepOutcome
-from unitrl.synth import inputs as inp
-from unitrl.synth import mutate
-from unitrl.synth.execution import round_trips, run_calls, same_value
-from unitrl.synth.search import SEARCH_TIMEOUT, magnitude, new_search
 
 ROUNDS = 3
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from unitrl.models.endpoint import ChatEndpoint
 from unitrl.records import Problem, extract_code
 from unitrl.sandbox.grade import grade_programs
 from unitrl.synth import codet, prompts
 from unitrl.synth.acecode import called_function
-from unitrl.synth.endpoint import ChatEndpoint
 from unitrl.synth.execution import tests_from_inputs
 
 

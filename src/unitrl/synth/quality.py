@@ -24,10 +24,10 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from unitrl.inputs import coverage
 from unitrl.records import Problem
 from unitrl.sandbox.grade import build_job, judge_job
 from unitrl.sandbox.jobs import Job, JobResult
-from unitrl.synth import coverage
 from unitrl.synth.execution import assert_for
 from unitrl.synth.guide import Hunt, guided_inputs
 from unitrl.synth.mutants import make_mutants

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from unitrl.synth.literals import Regex, flat, head_of, literal
+from unitrl.inputs.literals import Regex, flat, head_of, literal
 
 HEADS = ("int", "float", "str", "bytes", "bool", "list", "tuple", "dict", "set", "none", "object")
 _BUILTIN_ATTRS = set().union(*(dir(t) for t in (int, float, str, bytes, list, tuple, dict, set)))

@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from unitrl.synth.infer import Shape, infer_shapes
-from unitrl.synth.literals import literal
+from unitrl.inputs.infer import Shape, infer_shapes
+from unitrl.inputs.literals import literal
 
 # ------------------------------------------------------------------------------------ value pools
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 import random
 
-from unitrl.synth import inputs as inp
-from unitrl.synth import mutate
+from unitrl.inputs import generate as inp
+from unitrl.inputs import mutate
 
 SRC = '''
 def repeat(text: str, n: int = 2, *, sep: str = ",") -> str:

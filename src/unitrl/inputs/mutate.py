@@ -14,10 +14,10 @@ import random
 import re
 from typing import Any
 
-from unitrl.synth import regexgen
-from unitrl.synth.infer import Shape
-from unitrl.synth.inputs import EDGE_POOLS, OBJECTS, Expr, Input, Param, args_source, value_type
-from unitrl.synth.literals import Regex
+from unitrl.inputs import regexgen
+from unitrl.inputs.generate import EDGE_POOLS, OBJECTS, Expr, Input, Param, args_source, value_type
+from unitrl.inputs.infer import Shape
+from unitrl.inputs.literals import Regex
 
 MAX_LEN = 24  # keeps generated containers and strings small: tests stay readable and fast
 UNICODE = "äöüßéñ漢字😀∑"

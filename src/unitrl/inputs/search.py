@@ -23,12 +23,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from unitrl.inputs import generate as inp
+from unitrl.inputs import mutate
+from unitrl.inputs.coverage import Instrumented, instrument, probe_expr
+from unitrl.inputs.literals import module_constants
 from unitrl.records import Problem
 from unitrl.sandbox.jobs import Job, Step, StepOutcome
-from unitrl.synth import inputs as inp
-from unitrl.synth import mutate
-from unitrl.synth.coverage import Instrumented, instrument, probe_expr
-from unitrl.synth.literals import module_constants
 
 DROP_BY_STATUS = {"error": "raised", "timeout": "timeout", "memory": "memory", "output-limit": "output-limit"}
 
@@ -280,7 +280,7 @@ def _slots(i: inp.Input) -> list[tuple[int | str, Any]]:
 
 def classify(c: inp.Input, o: StepOutcome) -> Tried:
     """A probe outcome as a Tried call: its status, value or error, and the outcomes it reached."""
-    from unitrl.synth.execution import round_trips, same_value
+    from unitrl.inputs.calls import round_trips, same_value
 
     src = inp.args_source(c)
     if o.status != "ok" or not o.values or not isinstance(o.values[0], list) or len(o.values[0]) != 4:

@@ -6,10 +6,10 @@ import ast
 import random
 import re
 
-from unitrl.synth import inputs as inp
-from unitrl.synth import mutate, regexgen
-from unitrl.synth.infer import infer_shapes
-from unitrl.synth.literals import module_constants
+from unitrl.inputs import generate as inp
+from unitrl.inputs import mutate, regexgen
+from unitrl.inputs.infer import infer_shapes
+from unitrl.inputs.literals import module_constants
 
 SRC = r"""
 import re

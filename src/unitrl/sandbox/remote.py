@@ -1,6 +1,6 @@
 """A small client of `unitrl serve`'s native `/grade` endpoint, sync and async (httpx).
 
-    from unitrl.serve.client import ServeClient
+    from unitrl.sandbox.remote import ServeClient
     client = ServeClient("http://127.0.0.1:8000", token=os.environ.get("UNITRL_TOKEN"))
     results = client.grade(samples, problems)          # list[Result], in sample order
     results = await client.agrade(samples, problems)   # the same from a coroutine

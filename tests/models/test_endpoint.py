@@ -6,7 +6,7 @@ import pytest
 from openai_server import OpenAIServer, Reply, by_substring
 
 from unitrl.errors import UserError
-from unitrl.synth.endpoint import ChatEndpoint, EndpointError
+from unitrl.models.endpoint import ChatEndpoint, EndpointError
 
 
 def _msgs(text: str) -> list[dict]:

@@ -1,0 +1,55 @@
+"""Calling a reference on generated arguments in the sandbox, and comparing what comes back.
+
+Shared by `mine` (its dynamic check: two separate runs must agree) and `synth` (expected values are
+what the reference returns): a value is kept only when it is the same value of the same type all the
+way down, and a test's expected value only when its `repr` evaluates back to it.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any
+
+from unitrl.sandbox.jobs import Job, Step, StepOutcome
+
+MAX_REPR = 1000  # longer expected values make unreadable tests; drop them
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type all the way down (1 == 1.0 == True must not count as the same)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def round_trips(v: Any) -> bool:
+    """`repr(v)` is a literal that evaluates back to an equal value of the same type."""
+    try:
+        text = repr(v)
+        return len(text) <= MAX_REPR and same_value(ast.literal_eval(text), v)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def run_calls(
+    sandbox: Any, calls: list[tuple[str, str, list[str]]], timeout: float
+) -> list[list[StepOutcome]]:
+    """For each (program, entry, [args source]) one job with one eval step per call; outcomes in order."""
+    jobs = [
+        Job(
+            program=program,
+            steps=[Step("eval", exprs=[f"{entry}({a})"]) for a in args],
+            timeout=timeout,
+            tag=i,
+        )
+        for i, (program, entry, args) in enumerate(calls)
+    ]
+    results = sandbox.run(jobs) if jobs else []
+    return [r.steps for r in results]
