@@ -395,8 +395,9 @@ def test_yaml_number_written_without_a_dot_is_a_number(tmp_path):
 
 
 STAGE_CONFIGS = [
-    "unitrl.sandbox.cli:ExecConfig", "unitrl.eval.cli:EvalConfig", "unitrl.eval.cli:ImportConfig",
-    "unitrl.mine.cli:MineConfig", "unitrl.synth.cli:SynthConfig", "unitrl.synth.cli:ExportConfig",
+    "unitrl.sandbox.cli:ExecConfig", "unitrl.eval.cli:EvalConfig",
+    "unitrl.formats.cli:ImportConfig", "unitrl.formats.cli:ExportConfig",
+    "unitrl.mine.cli:MineConfig", "unitrl.synth.cli:SynthConfig",
     "unitrl.sample.cli:SampleConfig", "unitrl.models.cli:TinyModelConfig", "unitrl.prefs.cli:PairsConfig",
     "unitrl.prefs.cli:SelectHardConfig", "unitrl.rm.cli:ScoreConfig", "unitrl.rm.cli:BonConfig",
     "unitrl.rm.train:TrainRMConfig", "unitrl.pipeline.demo:DemoConfig", "unitrl.pipeline.steps:CurriculumConfig",

@@ -133,3 +133,17 @@ def test_render_and_encode_add_no_special_tokens():
     assert render_prompt(tok, chat).startswith("<user>Write") and render_prompt(tok, "abc") == "abc"
     assert encode_prompt(tok, "ab") == [97, 98]
     assert encode_prompt(tok, chat) == [ord(c) for c in render_prompt(tok, chat)]
+
+
+def test_stdio_script_keeps_its_main_guard_and_function_problem_cuts_it():
+    """A stdin/stdout program's `if __name__` block is what reads the input; a function problem's is the
+    model's own test harness. Both go through the same functions the samplers and RL use."""
+    answer = (
+        "```python\ndef main():\n    print(int(input()) * 2)\n\n"
+        "if __name__ == '__main__':\n    main()\nassert True\n```\nDone."
+    )
+    stdio = Problem("s", "Double the number read from stdin.", "", tests=[{"stdin": "2\n", "stdout": "4\n"}])
+    func = Problem("f", "Write double(x).", "double", tests=["assert double(2) == 4"])
+    assert "main()\nassert True" in program_of(stdio, answer, "chat")
+    assert "__name__" not in program_of(func, answer, "chat")
+    assert "__name__" in sample_fields(answer, "chat", stdio.prompt, stdio=True)["solution"]

@@ -13,7 +13,9 @@ Two prompt formats (ACECODER, docs/REFERENCE.md section 1):
 `auto` means chat when the tokenizer has a chat template, completion otherwise.
 
 Extraction cuts the program at the first of: the closing code fence, `if __name__`, `import unittest`, or
-a top-level `assert` (ACECODER's rule), so a model's own tests never run as part of its program. The
+a top-level `assert` (ACECODER's rule), so a model's own tests never run as part of its program. For a
+stdin/stdout problem only the fence cuts: there the `if __name__ == "__main__": main()` block IS the
+program. The
 prompt text is rendered with the tokenizer's chat template (generation prompt added) and encoded without
 extra special tokens, the same way for every stage. The reward model's prompt (the question and the
 same first test) is here too. Only string functions live here: no model is loaded.
@@ -153,13 +155,14 @@ def extract_code(text: str) -> str:
     return blocks[0][1]
 
 
-def cut_program(code: str) -> str:
-    """Code up to the first top-level `if __name__`, `import unittest` or `assert` line."""
-    match = _CUT_LINE.search(code)
+def cut_program(code: str, stdio: bool = False) -> str:
+    """Code up to the first top-level `if __name__`, `import unittest` or `assert` line (for a function
+    problem; a stdin/stdout script is kept whole)."""
+    match = None if stdio else _CUT_LINE.search(code)
     return code[: match.start()] if match else code
 
 
-def extract_from_chat(text: str) -> str:
+def extract_from_chat(text: str, stdio: bool = False) -> str:
     """The program in a chat answer: the first code block (python preferred) cut at its closing fence.
 
     An unclosed block (the model ran out of tokens) keeps everything after the opening fence; an answer
@@ -171,28 +174,28 @@ def extract_from_chat(text: str) -> str:
         start = (python or opens)[0].end()
         end = text.find("```", start)
         text = text[start:] if end < 0 else text[start:end]
-    return cut_program(text)
+    return cut_program(text, stdio)
 
 
-def extract_from_completion(text: str) -> str:
+def extract_from_completion(text: str, stdio: bool = False) -> str:
     """The continuation of a prompt, cut at a closing fence or one of the cut lines."""
     fence = text.find("```")
     if fence >= 0:
         text = text[:fence]
-    return cut_program(text)
+    return cut_program(text, stdio)
 
 
 EXTRACTORS = {"chat": extract_from_chat, "completion": extract_from_completion}
 
 
-def sample_fields(text: str, fmt: str, prompt: str) -> dict[str, str]:
+def sample_fields(text: str, fmt: str, prompt: str, stdio: bool = False) -> dict[str, str]:
     """What a Sample record keeps of a generated text: a chat answer's program as the whole `solution`;
     in the completion format, the `completion`: cut at a fence when it continues a code prompt, and
     taken like a chat answer (first code block) when it is the whole program after an instruction."""
     if fmt == "chat":
-        return {"solution": extract_from_chat(text)}
+        return {"solution": extract_from_chat(text, stdio)}
     whole = not prompt_is_code(prompt)
-    return {"completion": extract_from_chat(text) if whole else extract_from_completion(text)}
+    return {"completion": extract_from_chat(text, stdio) if whole else extract_from_completion(text, stdio)}
 
 
 def join_program(prompt: str, solution: str | None = None, completion: str | None = None) -> str:
@@ -206,4 +209,4 @@ def join_program(prompt: str, solution: str | None = None, completion: str | Non
 
 def program_of(problem: Problem, text: str, fmt: str) -> str:
     """The program to run for a generated text, exactly what `unitrl sample` would store and run."""
-    return join_program(problem.prompt, **sample_fields(text, fmt, problem.prompt))
+    return join_program(problem.prompt, **sample_fields(text, fmt, problem.prompt, problem.is_stdio))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from unitrl.formats.cli import ExportConfig, run_export
 from unitrl.mine.cli import MineConfig, run_mine
 from unitrl.records import read_problems
-from unitrl.synth.cli import ExportConfig, SynthConfig, run_export, run_synth
+from unitrl.synth.cli import SynthConfig, run_synth
 
 
 def test_mine_synth_export_end_to_end(tmp_path, sandbox):

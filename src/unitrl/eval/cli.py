@@ -1,5 +1,5 @@
-"""`unitrl eval` (pass@k of samples on HumanEval or any problems file) and `unitrl import` (benchmark files
-to problems). Grading goes through the sandbox, resumable like `exec` (`unitrl.sandbox.cli.grade_resumable`);
+"""`unitrl eval`: pass@k of samples on HumanEval or any problems file (`unitrl import` lives in
+`unitrl.formats.cli`). Grading goes through the sandbox, resumable like `exec` (`unitrl.sandbox.cli.grade_resumable`);
 the per-sample results, a summary and the resolved config are written atomically into the output folder.
 Each sample's program is the one `unitrl.policy_io` takes from it (`Sample.program`), as in RL's own
 evaluation. Greedy samples (`meta.greedy` true, as `unitrl sample --greedy` writes them) are reported as
@@ -26,9 +26,9 @@ from unitrl.records import (
     Sample,
     read_problems,
     read_samples,
-    write_records,
     write_text_atomic,
 )
+from unitrl.sandbox.ray_pool import ray_field, ray_option_value_optional
 
 
 @dataclass
@@ -54,18 +54,7 @@ class EvalConfig:
         default=1024, metadata={"help": "memory limit per program", "min": 16, "max": 4194304}
     )
     require_isolation: bool = field(default=False, metadata={"help": "refuse to run without namespaces"})
-
-
-@dataclass
-class ImportConfig:
-    format: list[str] = field(
-        default_factory=list,
-        metadata={"positional": True, "help": "humaneval | mbpp | humanevalplus | acecode"},
-    )
-    input: str | None = field(
-        default=None, metadata={"help": "the benchmark's file (--in); JSONL or Parquet"}
-    )
-    out: str | None = field(default=None, metadata={"help": "problems JSONL to write", "path": "out_file"})
+    ray: str = ray_field()
 
 
 # ---------------------------------------------------------------------------------------------- eval
@@ -116,7 +105,9 @@ def grade_with_progress(
         require_isolation=cfg.require_isolation,
     )
     out = Path(cfg.out_dir) / "results.jsonl"
-    rows, _, layers = grade_resumable(sandbox_cfg, problems, samples, out, EVAL_CHUNK, Console(stderr=True))
+    rows, _, layers = grade_resumable(
+        sandbox_cfg, problems, samples, out, EVAL_CHUNK, Console(stderr=True), ray_address=cfg.ray
+    )
     return [record_from_dict(Result, r) for r in rows], layers
 
 
@@ -224,43 +215,4 @@ eval_command = config_command(
     run_eval,
     help="pass@k of samples on a benchmark (`unitrl eval humaneval --samples S.jsonl`) or on --problems FILE.",
 )
-
-
-# ---------------------------------------------------------------------------------------------- import
-
-
-def is_script_test(test: Any) -> bool:
-    """A test that is not a single assert statement (it runs inside the sandboxed child)."""
-    import ast
-
-    try:
-        body = ast.parse(test).body if isinstance(test, str) else []
-    except SyntaxError:
-        return True
-    return not (len(body) == 1 and isinstance(body[0], ast.Assert))
-
-
-def run_import(cfg: ImportConfig) -> dict[str, int]:
-    if len(cfg.format) != 1 or cfg.format[0] not in IMPORTERS:
-        raise UserError(f"name one format to import: {' | '.join(IMPORTERS)}")
-    if not cfg.out:
-        raise UserError("--out FILE is required")
-    problems = IMPORTERS[cfg.format[0]](cfg.input)
-    write_records(cfg.out, problems)
-    scripts = sum(any(is_script_test(t) for t in p.tests) for p in problems)
-    counts = {"problems": len(problems), "plain_assert": len(problems) - scripts, "script": scripts}
-    print(
-        f"wrote {counts['problems']} problems to {cfg.out}: {counts['plain_assert']} with plain assert tests, "
-        f"{counts['script']} with script tests ({sum(len(p.tests) for p in problems)} tests)"
-    )
-    return counts
-
-
-import_command = config_command(
-    "import",
-    ImportConfig,
-    run_import,
-    help="Convert a HumanEval/MBPP/HumanEval+/AceCode-87K file to problems.",
-)
-# `--in FILE` is the documented spelling; `in` cannot be a dataclass field name, so alias it here.
-next(p for p in import_command.params if p.name == "input").opts.append("--in")
+ray_option_value_optional(eval_command)  # `--ray` alone = `--ray auto`

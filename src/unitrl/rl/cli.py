@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unitrl.config import config_command
 from unitrl.rl.config import RLConfig
+from unitrl.sandbox.ray_pool import ray_option_value_optional
 
 
 def run_rl(cfg: RLConfig) -> dict:
@@ -28,3 +29,4 @@ rl_command = config_command(
     run_rl,
     help="RL training on test rewards: unitrl rl --problems P.jsonl --model M --algo ALGO --reward REWARD --out RUN_DIR",
 )
+ray_option_value_optional(rl_command)  # `--ray` alone = `--ray auto`

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from unitrl.sandbox.ray_pool import ray_field
+
 
 def _h(text: str, **checks: object) -> dict:
     """Field metadata: the help text and the checks `unitrl.config` applies (min, max, choices, ...)."""
@@ -128,6 +130,7 @@ class RLConfig:
     keep_checkpoints: int = field(default=2, metadata=_h("checkpoints kept", min=1))
     resume: bool = field(default=True, metadata=_h("resume from the newest checkpoint in --out"))
     sandbox_workers: int = field(default=2, metadata=_h("sandbox worker processes", min=0, max=1024))
+    ray: str = ray_field()  # the rewards and held-out grading on a Ray cluster
     test_timeout: float = field(
         default=3.0,
         metadata=_h("CPU seconds per test (wall: 3x + 0.5 s)", min=0, min_exclusive=True, max=86400),

@@ -199,9 +199,9 @@ def train(cfg: RLConfig, sandbox=None, progress: bool = True) -> dict:
 
     own_sandbox = sandbox is None
     if own_sandbox:
-        from unitrl.sandbox import Sandbox
+        from unitrl.sandbox.ray_pool import make_sandbox
 
-        sandbox = Sandbox(sandbox_config(cfg))
+        sandbox = make_sandbox(sandbox_config(cfg), cfg.ray)
     pool = ThreadPoolExecutor(max_workers=1)
     run = Run(cfg, algo, rollout, update_settings(cfg), parts, optimizer, sandbox, pool, terms, problems,
               fmt, prompt_ids, generate, replay, perm_gen)  # fmt: skip

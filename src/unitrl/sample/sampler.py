@@ -78,7 +78,10 @@ def make_samples(item: WorkItem, texts: list[str], fmt: str, meta: dict[str, Any
     meta = dict(meta, greedy=True) if item.greedy else meta
     return [
         Sample(
-            item.problem.task_id, sample_id, meta=dict(meta), **sample_fields(text, fmt, item.problem.prompt)
+            item.problem.task_id,
+            sample_id,
+            meta=dict(meta),
+            **sample_fields(text, fmt, item.problem.prompt, item.problem.is_stdio),
         )
         for sample_id, text in zip(item.sample_ids, texts)
     ]

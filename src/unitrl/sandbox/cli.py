@@ -3,7 +3,8 @@
 `exec` reads problems and samples, grades them in the sandbox in chunks, appends finished results to
 `<out>.partial` (a rerun reuses the results whose program, tests and limits are unchanged, and grades
 the rest), and renames it to `<out>` when every sample is scored. It ends
-with a summary table and a pass-rate histogram PNG beside the output.
+with a summary table and a pass-rate histogram PNG beside the output. `--ray [ADDRESS]` grades on a Ray
+cluster instead of this machine (`ray_pool`), with the same results.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 
 from unitrl.config import config_command
 from unitrl.errors import UserError
+from unitrl.sandbox.ray_pool import ray_field, ray_option_value_optional
 
 LAYER_TEXT = {
     "network": "network namespace: no interface up, no network at all",
@@ -55,6 +57,7 @@ class ExecConfig:
     )
     chunk: int = field(default=512, metadata={"help": "samples per resumable chunk", "min": 1})
     plot: bool = field(default=True, metadata={"help": "write a pass-rate histogram PNG"})
+    ray: str = ray_field()
 
 
 def sandbox_config(cfg: ExecConfig):
@@ -87,16 +90,17 @@ def grade_key(problem, sample, program: str, sandbox_cfg, _tests_key: dict | Non
 
 
 def grade_resumable(
-    sandbox_cfg, problems: dict, samples: list, out: str | Path, chunk: int, console
+    sandbox_cfg, problems: dict, samples: list, out: str | Path, chunk: int, console, ray_address: str = ""
 ) -> tuple[list[dict], int, dict]:
     """Grade samples into `out` through `<out>.partial`: a result is reused only when its sample, problem
-    and limits are unchanged since the interrupted run; the rest are graded in chunks of `chunk`.
+    and limits are unchanged since the interrupted run; the rest are graded in chunks of `chunk`, on the
+    local pool or, with `ray_address`, on a Ray cluster (`ray_pool.make_sandbox`).
     Returns (result rows in sample order, how many were graded now, the isolation layers)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from unitrl.records import ResumableWriter
     from unitrl.sandbox.grade import grade_samples
-    from unitrl.sandbox.pool import Sandbox
+    from unitrl.sandbox.ray_pool import make_sandbox
 
     writer = ResumableWriter(out, key_fields=("task_id", "sample_id"))
     ids = [(s.task_id, str(s.sample_id)) for s in samples]
@@ -111,7 +115,7 @@ def grade_resumable(
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
     try:
         with (
-            Sandbox(sandbox_cfg) as sb,
+            make_sandbox(sandbox_cfg, ray_address) as sb,
             Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar,
         ):
             task = bar.add_task("grading", total=len(todo))
@@ -121,6 +125,8 @@ def grade_resumable(
                 for r, (_, key) in zip(results, part):
                     writer.write(r, key)
             layers = dict(sb.layers)
+        for line in getattr(sb, "summary_lines", list)():  # what a Ray cluster did: nodes, restarts, losses
+            console.print(line, markup=False, highlight=False)
         rows = writer.finish(ids)
     finally:
         writer.close()
@@ -143,7 +149,9 @@ def run_exec(cfg: ExecConfig) -> list:
             )
     console = Console(stderr=True)
     t0 = time.perf_counter()
-    rows, n_run, layers = grade_resumable(sandbox_config(cfg), problems, samples, cfg.out, cfg.chunk, console)
+    rows, n_run, layers = grade_resumable(
+        sandbox_config(cfg), problems, samples, cfg.out, cfg.chunk, console, ray_address=cfg.ray
+    )
     elapsed = time.perf_counter() - t0
     results = [record_from_dict(Result, r) for r in rows]
     print_summary(console, results, n_run, elapsed, layers)
@@ -200,6 +208,9 @@ def plot_pass_rates(results: list, path: Path) -> None:
 exec_command = config_command(
     "exec", ExecConfig, run_exec, "Run samples against problems' tests in the sandbox."
 )
+
+
+ray_option_value_optional(exec_command)
 
 
 RLIMIT_TEXT = {

@@ -20,6 +20,7 @@ from typing import Any
 
 from unitrl.config import config_command
 from unitrl.errors import UserError
+from unitrl.sandbox.ray_pool import ray_field, ray_option_value_optional
 from unitrl.synth.summary import print_summary, summarize
 
 ENGINES = ("execution", "llm", "llm-inputs", "llm-generator")
@@ -94,6 +95,7 @@ class SynthConfig:
     request_timeout: float = field(default=120.0, metadata={"min": 0, "min_exclusive": True, "max": 86400})
     cache_dir: str = field(default="", metadata={"help": "disk cache of answers (default: <out>.cache)"})
     chunk: int = field(default=256, metadata={"help": "problems per resumable chunk", "min": 1})
+    ray: str = ray_field()
 
 
 def _endpoints(cfg: SynthConfig) -> tuple[Any, Any]:
@@ -212,7 +214,8 @@ def run_synth(cfg: SynthConfig) -> dict[str, Any]:
     from rich.progress import Progress
 
     from unitrl.records import ResumableWriter, write_text_atomic
-    from unitrl.sandbox import Sandbox, SandboxConfig
+    from unitrl.sandbox import SandboxConfig
+    from unitrl.sandbox.ray_pool import make_sandbox
     from unitrl.synth.acecode import read_any_problems
     from unitrl.synth.decontam import decontaminate
 
@@ -240,7 +243,7 @@ def run_synth(cfg: SynthConfig) -> dict[str, Any]:
     todo = [p for p in problems if (p.task_id,) not in reused]
     try:
         with (
-            Sandbox(SandboxConfig(workers=cfg.workers, timeout=cfg.timeout)) as sb,
+            make_sandbox(SandboxConfig(workers=cfg.workers, timeout=cfg.timeout), cfg.ray) as sb,
             Progress(transient=True) as bar,
         ):
             task = bar.add_task(f"synth ({cfg.engine})", total=len(todo))
@@ -267,27 +270,5 @@ def run_synth(cfg: SynthConfig) -> dict[str, Any]:
     return summary
 
 
-@dataclass
-class ExportConfig:
-    problems: str = field(default="", metadata={"help": "problems JSONL/Parquet"})
-    out: str = field(
-        default="acecode_rows.jsonl",
-        metadata={"help": "AceCode-87K-style rows (JSONL/Parquet)", "path": "out_file"},
-    )
-
-
-def run_export(cfg: ExportConfig) -> int:
-    from unitrl.records import read_problems, write_records
-    from unitrl.synth.acecode import problem_to_row
-
-    if not cfg.problems:
-        raise UserError("--problems is required", field="problems")
-    n = write_records(cfg.out, [problem_to_row(p) for p in read_problems(cfg.problems)])
-    print(f"wrote {n} AceCode rows to {cfg.out}")
-    return n
-
-
 synth_command = config_command("synth", SynthConfig, run_synth, help="Synthesize and validate unit tests.")
-export_command = config_command(
-    "export", ExportConfig, run_export, help="Write problems as AceCode-87K rows."
-)
+ray_option_value_optional(synth_command)  # `--ray` alone = `--ray auto`
