@@ -8,7 +8,10 @@ made by the same rule (per test max(0.25 s, 5 x the canonical solution's time));
 when it fails a test. Wrong programs: (a) every single-site AST mutant the project makes of each
 canonical solution (`unitrl.synth.mutants`, all of them, every one in the denominator), also split into
 the ones synth used to guide its additions and the held-out rest; (b) the 638 known-wrong variants of
-`unitrl.eval.wrong` (token-level edits and whole-body replacements, made independently of synth).
+`unitrl.eval.wrong` (token-level edits and whole-body replacements, made independently of synth). A
+mutant neither suite catches may be equivalent to the reference: a deep differential search (far larger
+than synth's) looks for an input that tells it apart, and one more row leaves out only the mutants it
+never separates, printing how many (likely equivalent) and how many it did separate (missed by both).
 Table 2, the standard library: `unitrl mine` then `unitrl synth` with all defaults: problems kept,
 suites a trivial program passes, suites with a single expected value, branch coverage, throughput.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -33,16 +37,47 @@ from rich.table import Table
 
 from unitrl.eval.importers import load_humaneval
 from unitrl.eval.wrong import wrong_samples
+from unitrl.inputs.search import new_search, search_inputs
 from unitrl.mine.cli import MineConfig, run_mine
 from unitrl.records import Problem, read_problems, write_records
 from unitrl.sandbox import Sandbox, SandboxConfig
 from unitrl.sandbox.grade import build_job, judge_job
 from unitrl.synth.cli import SynthConfig, run_synth
+from unitrl.synth.guide import Hunt, guided_inputs
 from unitrl.synth.mutants import make_mutants
 from unitrl.synth.quality import time_limit
 
 RESULTS = Path(__file__).parent / "results" / "test_strength.json"
 FLOOR, FACTOR = 0.25, 5.0
+DEEP_WANT, DEEP_STEPS = 200, 600  # the deep search: pooled calls per problem, differential calls per survivor
+
+
+def deep_separated(sandbox: Sandbox, pairs: list[tuple[Problem, str]], seed: int) -> list[bool]:
+    """For mutants neither suite catches: does a far larger search than synth's (a pool of DEEP_WANT
+    calls of the reference, then DEEP_STEPS differential calls per mutant) find an input on which the
+    mutant answers differently? A mutant it never separates is counted as likely equivalent; one it
+    separates is a wrong program both suites miss. Entry-point calls only, as synth's tests are."""
+    by_task: dict[str, list[int]] = {}
+    for i, (p, _) in enumerate(pairs):
+        by_task.setdefault(p.task_id, []).append(i)
+    problems = {p.task_id: p for p, _ in pairs}
+    searches = {tid: s for tid in by_task if (s := new_search(problems[tid])) is not None}
+    rngs = {tid: random.Random(f"deep:{seed}:{tid}") for tid in searches}
+    search_inputs(sandbox, searches, rngs, want=DEEP_WANT, rounds=4, timeout=1.0)
+    hunts = [
+        Hunt(
+            problems[tid], [(t.src, t.status, t.value) for t in s.tried], [pairs[i][1] for i in by_task[tid]]
+        )
+        for tid, s in searches.items()
+    ]
+    guided_inputs(
+        sandbox, hunts, steps=DEEP_STEPS * max(len(v) for v in by_task.values()), seed=seed, timeout=1.0
+    )
+    out = [False] * len(pairs)
+    for h in hunts:
+        for m in h.found:
+            out[by_task[h.problem.task_id][m]] = True
+    return out
 
 
 def synthesize(
@@ -74,6 +109,15 @@ def limits_for(sandbox: Sandbox, problems: list[Problem]) -> dict[str, float]:
     return {r.tag: time_limit([s.duration for s in r.steps], FLOOR, FACTOR, 5.0) for r in sandbox.run(jobs)}
 
 
+def _row(he_fail: list[bool], sy_fail: list[bool]) -> dict:
+    return {
+        "programs": len(he_fail),
+        "humaneval_caught": sum(he_fail),
+        "synth_caught": sum(sy_fail),
+        "synth_caught_of_humaneval_caught": sum(a and b for a, b in zip(he_fail, sy_fail)),
+    }
+
+
 def humaneval_table(sandbox: Sandbox, n: int, workers: int, seed: int, tmp: Path) -> dict:
     original = load_humaneval()[:n]
     t0 = time.time()
@@ -97,20 +141,27 @@ def humaneval_table(sandbox: Sandbox, n: int, workers: int, seed: int, tmp: Path
     sets["known-wrong variants (eval/wrong.py)"] = [
         (by_id[s.task_id], s.program(by_id[s.task_id])) for s in wrong_samples(he) if s.task_id in by_id
     ]
-    rows = {}
+    rows, verdicts = {}, {}
     for name, programs in sets.items():
         he_fail = failed(sandbox, [(p, prog, he_limit[p.task_id]) for p, prog in programs])
         sy_fail = failed(
             sandbox,
             [(synth[p.task_id], prog, synth[p.task_id].meta.get("time_limit", 1.0)) for p, prog in programs],
         )
-        both = sum(a and b for a, b in zip(he_fail, sy_fail))
-        rows[name] = {
-            "programs": len(programs),
-            "humaneval_caught": sum(he_fail),
-            "synth_caught": sum(sy_fail),
-            "synth_caught_of_humaneval_caught": both,
-        }
+        verdicts[name] = (he_fail, sy_fail)
+        rows[name] = _row(he_fail, sy_fail)
+    # Mutants neither suite catches: equivalent, or wrong programs both miss? A deep search decides which
+    # to count; the row below leaves out only the ones it never separates, and says how many.
+    he_fail, sy_fail = verdicts["mutants: all"]
+    missed = [i for i, (a, b) in enumerate(zip(he_fail, sy_fail)) if not a and not b]
+    deep = deep_separated(sandbox, [sets["mutants: all"][i] for i in missed], seed)
+    never = {i for i, d in zip(missed, deep) if not d}
+    keep = [i for i in range(len(he_fail)) if i not in never]
+    rows["mutants: all but the never-separated"] = _row(
+        [he_fail[i] for i in keep], [sy_fail[i] for i in keep]
+    )
+    rows["mutants: all but the never-separated"]["left_out_never_separated"] = len(never)
+    rows["mutants: all but the never-separated"]["missed_by_both_but_separated"] = sum(deep)
     canonical = failed(
         sandbox,
         [(synth[p.task_id], p.reference or "", synth[p.task_id].meta.get("time_limit", 1.0)) for p in he],
@@ -197,6 +248,13 @@ def print_tables(result: dict, console: Console) -> None:
                 pct(both, a),
             )
         console.print(t)
+        deep = he["rows"].get("mutants: all but the never-separated")
+        if deep:
+            console.print(
+                f"mutants neither suite catches: {deep['missed_by_both_but_separated']} told apart by the deep "
+                f"search (wrong programs both miss), {deep['left_out_never_separated']} never (likely "
+                "equivalent; the last mutant row leaves only these out)"
+            )
         console.print(
             f"canonical solutions rejected by their synthesized suite: {he['canonical_rejected']}; tests per problem: "
             f"HumanEval {he['tests_per_problem']['humaneval']}, synthesized {he['tests_per_problem']['synth']}; "

@@ -104,3 +104,13 @@ def test_split_type_and_edges():
     edges = mutate.edge_values("list[int]")
     assert [] in edges and any(len(e) == 3 and len(set(e)) == 1 for e in edges)
     assert "" in mutate.edge_values("str") and 0 in mutate.edge_values("int")
+
+
+def test_grow_inputs_reorders_arguments_of_one_type():
+    """(3, 4, 5) is a right triangle only with the hypotenuse last; the other orders must be tried too."""
+    tree = ast.parse("def right(a, b, c):\n    return c * c == a * a + b * b\n").body[0]
+    params = inp.function_params(tree)
+    grown = mutate.grow_inputs(params, [((3, 4, 5), {})], {}, random.Random(0), 60)
+    sources = {inp.args_source(g) for g in grown}
+    others = {"3, 5, 4", "4, 3, 5", "4, 5, 3", "5, 3, 4", "5, 4, 3"}
+    assert len(others & sources) >= 2, sources & others

@@ -443,6 +443,11 @@ def grow_inputs(
         if not args and not kwargs:
             break
         new: Input = (args, kwargs)
+        if len(args) > 1 and rng.random() < 0.1:  # arguments of one type in another order, nothing else
+            permuted = (_permute(args, rng), kwargs)
+            if args_source(permuted) not in seen:
+                fresh.setdefault(args_source(permuted), permuted)
+                continue
         if len(args) > 1 and rng.random() < 0.15:
             new = (_splice(args, rng), kwargs)
         for _ in range(rng.choice([1, 1, 1, 2])):  # mostly one argument, sometimes two
@@ -460,6 +465,27 @@ def grow_inputs(
         if args_source(new) not in seen:
             fresh.setdefault(args_source(new), new)
     return list(fresh.values())[:n]
+
+
+def _permute(args: tuple, rng: random.Random) -> tuple:
+    """Two arguments of the same type swapped, or all of them rotated: `(3, 4, 5)` -> `(5, 3, 4)`. Which
+    argument plays which role (the hypotenuse, the larger bound, the haystack) is what such calls test."""
+    groups: dict[type, list[int]] = {}
+    for i, a in enumerate(args):
+        groups.setdefault(type(a), []).append(i)
+    movable = [g for g in groups.values() if len(g) > 1]
+    if not movable:
+        return args
+    group = rng.choice(movable)
+    if len(group) > 2 and rng.random() < 0.5:
+        order = group[1:] + group[:1]  # rotate
+    else:
+        i, j = rng.sample(group, 2)
+        order = [j if k == i else i if k == j else k for k in group]
+    out = list(args)
+    for dst, src in zip(group, order):
+        out[dst] = args[src]
+    return tuple(out)
 
 
 def _splice(args: tuple, rng: random.Random) -> tuple:
