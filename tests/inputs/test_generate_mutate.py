@@ -114,3 +114,15 @@ def test_grow_inputs_reorders_arguments_of_one_type():
     sources = {inp.args_source(g) for g in grown}
     others = {"3, 5, 4", "4, 3, 5", "4, 5, 3", "5, 3, 4", "5, 4, 3"}
     assert len(others & sources) >= 2, sources & others
+
+
+def test_docstring_values_become_literals():
+    """A docstring that shows its inputs as data (not as calls) still lends their values to the pool."""
+    tree = ast.parse(
+        "def do_algebra(operator, operand):\n"
+        "    \"\"\"operator['+', '*', '-'] and array = [2, 3, 4, 5] give 2 + 3 * 4 - 5 (see above).\"\"\"\n"
+        "    return 0\n"
+    )
+    lits = inp.body_literals(tree)
+    assert {"+", "*", "-"} <= set(lits["str"]) and {2, 3, 4, 5} <= set(lits["int"])
+    assert inp.docstring_values(ast.parse('def f():\n    """f(x) or (see [the] notes) {x"""\n')) == []

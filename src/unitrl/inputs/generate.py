@@ -324,7 +324,44 @@ def body_literals(func: ast.AST) -> dict[str, list[Any]]:
             out.setdefault(value_type(v), []).append(v)
             if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**9:
                 out["int"] += [v - 1, v + 1]
+    for v in docstring_values(func):  # values a docstring shows (`operator['+', '*']`) are inputs too
+        out.setdefault(value_type(v), []).append(v)
     return {k: list(dict.fromkeys(vs)) for k, vs in out.items()}
+
+
+def _flat_scalars(v: Any) -> list[Any]:
+    if isinstance(v, list | tuple | set | frozenset):
+        return [x for item in v for x in _flat_scalars(item)]
+    if isinstance(v, dict):
+        return [x for kv in v.items() for item in kv for x in _flat_scalars(item)]
+    return [v] if isinstance(v, int | float | str) and not isinstance(v, bool) else []
+
+
+def docstring_values(tree: ast.AST, limit: int = 64) -> list[Any]:
+    """Scalars inside the bracketed literals of the docstrings in `tree` (`[2, 3, 4, 5]`, `{'a': 1}`):
+    a docstring's examples show what the inputs look like even where they are not written as calls."""
+    found: list[Any] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
+            continue
+        doc = ast.get_docstring(node) or ""
+        for m in re.finditer(r"[\[{(]", doc):
+            depth, end = 0, None
+            for k in range(m.start(), min(len(doc), m.start() + 400)):
+                depth += {"[": 1, "{": 1, "(": 1, "]": -1, "}": -1, ")": -1}.get(doc[k], 0)
+                if depth == 0:
+                    end = k + 1
+                    break
+            if end is None:
+                continue
+            try:
+                value = ast.literal_eval(doc[m.start() : end])
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            found += [v for v in _flat_scalars(value) if not isinstance(v, str) or len(v) <= 40]
+            if len(found) >= limit:
+                return found[:limit]
+    return found
 
 
 def doctest_args(func: ast.FunctionDef, entry: str) -> list[tuple[tuple, dict]]:
