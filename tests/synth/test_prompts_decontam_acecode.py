@@ -7,7 +7,7 @@ import json
 from importlib import resources
 
 from unitrl.records import Problem, write_records
-from unitrl.synth.acecode import called_function, problem_to_row, read_any_problems, row_to_problem
+from unitrl.synth.acecode import entry_point_of, problem_to_row, read_any_problems, row_to_problem
 from unitrl.synth.decontam import decontaminate, ngrams
 from unitrl.synth.prompts import parse_inputs_answer, parse_json_answer, parse_synth_answer, synth_messages
 
@@ -109,11 +109,13 @@ def test_acecode_rows_round_trip(tmp_path):
     assert {k: out[k] for k in ("id", "question", "test_cases", "context_messages")} == {
         k: row[k] for k in ("id", "question", "test_cases", "context_messages")
     }
-    assert out["source"] == "oss" and out["inferences"] == []
+    assert out["source"] == "oss" and row_to_problem(out).reference == p.reference  # nothing lost
+    assert [i["pass_rate"] for i in out["inferences"]] == [1.0]
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps(row) + "\n")
     assert read_any_problems(path)[0].task_id == "oss_1"
     ours = tmp_path / "ours.jsonl"
     write_records(ours, [p])
     assert read_any_problems(ours)[0].reference == p.reference
-    assert called_function(["assert len(add(1, 2)) == 3"]) == "add"
+    assert entry_point_of(["assert len(add(1, 2)) == 3"]) == "add"
+    assert entry_point_of(["assert helper(go(1)) == 2", "assert go(2) == 3"], "def go(x):\n    pass\n") == "go"

@@ -22,7 +22,7 @@ from unitrl.models.endpoint import ChatEndpoint
 from unitrl.records import Problem, extract_code
 from unitrl.sandbox.grade import grade_programs
 from unitrl.synth import codet, prompts
-from unitrl.synth.acecode import called_function
+from unitrl.synth.acecode import entry_point_of
 from unitrl.synth.execution import tests_from_inputs
 
 
@@ -65,7 +65,7 @@ def synthesize_llm(
             dropped[p.task_id] = "no-answer" if not ans else "unparseable-answer"
             continue
         question, tests = parsed
-        entry = called_function(tests) or p.entry_point
+        entry = entry_point_of(tests, p.reference) or p.entry_point
         meta = dict(p.meta, original_prompt=p.prompt)
         drafts.append(replace(p, prompt=question, tests=tests, entry_point=entry, meta=meta))
     agreed: list[Problem] = []
