@@ -174,7 +174,7 @@ def test_humanevalplus(tmp_path: Path) -> None:
     row = dict(_he_row("HumanEval/0", test), contract="", base_input=[[1, 2]], plus_input=[], atol=0)
     [p] = IMPORTERS["humanevalplus"](_write_jsonl(tmp_path / "hep.jsonl", [row]))
     assert p.source == "humanevalplus" and p.meta["atol"] == 0
-    assert p.tests == [test.strip() + "\n\n\ncheck(add)\n"]
+    assert p.tests == ["assert add(1, 2) == 3"] and p.meta["plus"] == {"base": 1}
     with pytest.raises(UserError, match="needs its file"):
         IMPORTERS["humanevalplus"](None)
 

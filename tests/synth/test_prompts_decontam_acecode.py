@@ -118,4 +118,6 @@ def test_acecode_rows_round_trip(tmp_path):
     write_records(ours, [p])
     assert read_any_problems(ours)[0].reference == p.reference
     assert entry_point_of(["assert len(add(1, 2)) == 3"]) == "add"
-    assert entry_point_of(["assert helper(go(1)) == 2", "assert go(2) == 3"], "def go(x):\n    pass\n") == "go"
+    assert (
+        entry_point_of(["assert helper(go(1)) == 2", "assert go(2) == 3"], "def go(x):\n    pass\n") == "go"
+    )

@@ -125,6 +125,29 @@ def greedy_pass_at_1(results: list[Result]) -> float | None:
     return sum(c / n for n, c in counts.values()) / len(counts) if counts else None
 
 
+def plus_bases(problems: dict[str, Problem]) -> dict[str, int]:
+    """task_id -> N, the number of leading base tests, for problems imported from HumanEval+/MBPP+."""
+    from unitrl.eval.plus import PLUS_KEY
+
+    bases = {}
+    for task_id, p in problems.items():
+        plus = p.meta.get(PLUS_KEY)
+        if isinstance(plus, dict) and isinstance(plus.get("base"), int):
+            bases[task_id] = plus["base"]
+    return bases
+
+
+def base_results(results: list[Result], bases: dict[str, int]) -> list[Result]:
+    """The results judged on the base tests only: a sample passes base when its first N tests pass
+    (evalplus's "base"; the whole result, base + extra, is its "plus")."""
+    out = []
+    for r in results:
+        n = bases.get(r.task_id, len(r.tests))
+        ok = bool(r.tests) and len(r.tests) >= n and all(t.status == "pass" for t in r.tests[:n])
+        out.append(Result(r.task_id, r.sample_id, ok if r.task_id in bases else bool(r.passed), 0.0, ""))
+    return out
+
+
 def summarize(
     name: str,
     results: list[Result],
@@ -133,8 +156,10 @@ def summarize(
     seconds: float,
     n_problems: int,
     layers: dict,
+    bases: dict[str, int] | None = None,
 ) -> dict:
-    """The summary; pass@k over the sampled results, greedy pass@1 over the greedy ones."""
+    """The summary; pass@k over the sampled results, greedy pass@1 over the greedy ones. With `bases`
+    (HumanEval+/MBPP+, see `plus_bases`) also the same figures on the base tests only, side by side."""
     is_greedy = [(r.task_id, str(r.sample_id)) in greedy for r in results]
     sampled = [r for r, g in zip(results, is_greedy) if not g]
     greedy_results = [r for r, g in zip(results, is_greedy) if g]
@@ -143,6 +168,18 @@ def summarize(
     tasks = {task: {"samples": n, "passed": c} for task, (n, c) in counts.items()}
     for task, ok in greedy_passed.items():
         tasks.setdefault(task, {"samples": 0, "passed": 0})["greedy_passed"] = ok
+    plus = {}
+    if bases and any(r.task_id in bases for r in results):
+        base_sampled, base_greedy = base_results(sampled, bases), base_results(greedy_results, bases)
+        for task, (_, c) in task_counts(base_sampled).items():
+            tasks[task]["base_passed"] = c
+        for r in base_greedy:
+            tasks[r.task_id]["greedy_base_passed"] = r.passed
+        plus = {
+            "base_pass_at_k": pass_at_k(base_sampled, ks),
+            "base_passed": sum(r.passed for r in base_sampled),
+            "greedy_base_pass_at_1": greedy_pass_at_1(base_greedy),
+        }
     return {
         "benchmark": name,
         "problems": n_problems,
@@ -150,6 +187,7 @@ def summarize(
         "samples": len(sampled),
         "passed": sum(r.passed for r in sampled),
         "pass_at_k": pass_at_k(sampled, ks),
+        **plus,  # base_pass_at_k beside pass_at_k (HumanEval+/MBPP+ only)
         "greedy_samples": len(greedy_results),
         "greedy_pass_at_1": greedy_pass_at_1(greedy_results),
         "status_counts": dict(collections.Counter(r.status for r in results).most_common()),
@@ -169,21 +207,31 @@ def print_summary(summary: dict, out_dir: Path) -> None:
 
     table = Table(title=f"unitrl eval: {summary['benchmark']}", show_header=False)
     table.add_column(style="bold")
+    base = summary.get("base_pass_at_k")
+    if base is not None:  # evalplus's two figures side by side: "base" and "base + extra" tests
+        table.add_column(justify="right")
     table.add_column(justify="right")
+
+    def row(label: str, value: str, base_value: str = "") -> None:
+        table.add_row(label, *([base_value] if base is not None else []), value)
+
+    if base is not None:
+        row("", "base + extra", "base")
     for key, value in summary["pass_at_k"].items():
-        table.add_row(f"{key} (sampled)", f"{value:.4f}")
+        row(f"{key} (sampled)", f"{value:.4f}", f"{base[key]:.4f}" if base is not None else "")
     if summary["greedy_pass_at_1"] is not None:
-        table.add_row(
-            "greedy pass@1", f"{summary['greedy_pass_at_1']:.4f} ({summary['greedy_samples']} greedy)"
+        greedy_base = summary.get("greedy_base_pass_at_1")
+        row(
+            "greedy pass@1",
+            f"{summary['greedy_pass_at_1']:.4f} ({summary['greedy_samples']} greedy)",
+            f"{greedy_base:.4f}" if greedy_base is not None else "",
         )
-    table.add_row(
-        "samples (tasks)", f"{summary['samples']} ({summary['tasks_with_samples']} of {summary['problems']})"
-    )
+    row("samples (tasks)", f"{summary['samples']} ({summary['tasks_with_samples']} of {summary['problems']})")
     for status, n in summary["status_counts"].items():
-        table.add_row(f"status {status}", str(n))
-    table.add_row("throughput", f"{summary['programs_per_second']} programs/s ({summary['seconds']} s)")
+        row(f"status {status}", str(n))
+    row("throughput", f"{summary['programs_per_second']} programs/s ({summary['seconds']} s)")
     active = [name for name, on in summary["isolation_layers"].items() if on]
-    table.add_row("isolation", ", ".join(active) or "none")
+    row("isolation", ", ".join(active) or "none")
     console = Console()
     console.print(table)
     console.print(f"results: {out_dir / 'results.jsonl'}  summary: {out_dir / 'summary.json'}")
@@ -201,7 +249,9 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     results, layers = grade_with_progress(samples, problems, cfg)
     seconds = time.perf_counter() - start
 
-    summary = summarize(name, results, greedy_ids(samples), cfg.k, seconds, len(problems), layers)
+    summary = summarize(
+        name, results, greedy_ids(samples), cfg.k, seconds, len(problems), layers, plus_bases(problems)
+    )
     out_dir = Path(cfg.out_dir)
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     save_config(cfg, out_dir)

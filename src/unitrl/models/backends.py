@@ -40,12 +40,15 @@ class PolicyBackend(Protocol):
 
 
 def pick_device(device: str) -> str:
-    """`auto` means CUDA when torch sees a GPU, else the CPU."""
-    if device != "auto":
-        return device
+    """The one device rule of every stage that loads a model: `auto` means CUDA when torch sees a GPU,
+    else the CPU; asking for CUDA where there is none is a one-line error, not a crash later."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} requested but CUDA is not available", field="device")
+    return device
 
 
 def load_tokenizer(model: str, padding_side: str = "left"):

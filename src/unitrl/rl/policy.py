@@ -29,11 +29,10 @@ class PolicyParts:
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("CUDA requested but not available", field="device")
-    return torch.device(name)
+    """`unitrl.models.backends.pick_device` as a torch.device."""
+    from unitrl.models.backends import pick_device as device_name
+
+    return torch.device(device_name(name))
 
 
 def load_policy(

@@ -8,7 +8,10 @@ Two generation backends share that layout:
 - `hf`: `transformers` `generate` on CPU or GPU (the default, and the only one run on this machine).
 - `vllm`: a vLLM engine on a GPU machine, imported only when chosen; after each optimizer step the
   trainer pushes the policy's weights into the engine (`VLLMGenerator.sync_weights`). This path is
-  written against vLLM's documented `LLM` API but has not been run here (no GPU).
+  written against vLLM's documented `LLM` API but has not been run here (no GPU). It is kept apart from
+  `unitrl sample --backend vllm` (`models.backends.VLLMBackend`) on purpose: that one turns prompts into
+  texts for a fixed model; this one takes the policy's own prompt token ids, returns token ids in the
+  layout above, and takes new weights after every step.
 Prompt token ids come from `unitrl.policy_io` (via `rl.batches.policy_inputs`), as in `unitrl sample`.
 Log-probabilities are always recomputed by a forward pass of the training model (with the same
 temperature as sampling), so both backends feed the loss identically.
