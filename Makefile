@@ -5,7 +5,7 @@ PY ?= python3
 BIN := .venv/bin
 STAMP := .venv/.installed
 
-.PHONY: setup demo test test-all lint bench-exec bench-synth bench-rl bench-serve bench-soak verl-env test-verl
+.PHONY: setup demo test test-all lint bench-exec bench-synth bench-strength bench-rl bench-serve bench-soak verl-env test-verl
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv .venv
@@ -36,6 +36,9 @@ bench-exec: setup
 
 bench-synth: setup
 	$(BIN)/python benchmarks/synth_throughput.py
+
+bench-strength: setup
+	$(BIN)/python benchmarks/test_strength.py
 
 bench-serve: setup
 	$(BIN)/python benchmarks/serve_load.py

@@ -49,7 +49,7 @@ from unitrl.synth.quality import time_limit
 
 RESULTS = Path(__file__).parent / "results" / "test_strength.json"
 FLOOR, FACTOR = 0.25, 5.0
-DEEP_WANT, DEEP_STEPS = 200, 600  # the deep search: pooled calls per problem, differential calls per survivor
+DEEP_WANT, DEEP_STEPS = 200, 300  # the deep search: pooled calls per problem, differential calls per survivor
 
 
 def deep_separated(sandbox: Sandbox, pairs: list[tuple[Problem, str]], seed: int) -> list[bool]:
@@ -70,9 +70,9 @@ def deep_separated(sandbox: Sandbox, pairs: list[tuple[Problem, str]], seed: int
         )
         for tid, s in searches.items()
     ]
-    guided_inputs(
-        sandbox, hunts, steps=DEEP_STEPS * max(len(v) for v in by_task.values()), seed=seed, timeout=1.0
-    )
+    for n in sorted({len(h.survivors) for h in hunts}):  # each problem gets DEEP_STEPS per survivor
+        same = [h for h in hunts if len(h.survivors) == n]
+        guided_inputs(sandbox, same, steps=DEEP_STEPS * n, seed=seed, timeout=1.0)
     out = [False] * len(pairs)
     for h in hunts:
         for m in h.found:
