@@ -166,3 +166,54 @@ def test_snippet_files_strip_fences_and_print_lines(tmp_path):
 def test_default_corpus_is_the_stdlib():
     first = next(iter_sources([]))
     assert "python3" in first.origin and first.origin.endswith(".py")
+
+
+EXC_MODULE = '''
+class Error(ValueError):
+    """Bad input."""
+
+class TooBig(Error):
+    limit = 10
+
+class Thing:
+    pass
+
+class NotAnError(Thing):
+    pass
+
+class Smart(Exception):
+    def __str__(self):
+        return "smart"
+
+def check(n):
+    """n, unless it is over the limit."""
+    if n > TooBig.limit:
+        raise TooBig(n)
+    return n
+
+def wraps(n):
+    """Uses a class that is not an exception."""
+    if n < 0:
+        raise NotAnError()
+    return n
+
+def clever(n):
+    """Raises an exception class with a method."""
+    if n < 0:
+        raise Smart()
+    return n
+'''
+
+
+def test_module_exception_classes_travel_with_the_function():
+    ex = _extract(EXC_MODULE)
+    [p] = ex.problems
+    assert (
+        p.entry_point == "check"
+        and "class Error(ValueError)" in p.reference
+        and "class TooBig(Error)" in p.reference
+    )
+    namespace: dict = {}
+    exec(p.reference, namespace)  # the carried classes make the reference runnable on its own
+    assert namespace["check"](3) == 3
+    assert ex.dropped.get("uses-class") == 2  # a plain class's subclass, an exception with a method

@@ -13,6 +13,7 @@ of that prompt could run.
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 from dataclasses import dataclass, field
 
@@ -58,7 +59,7 @@ def _stmt_verdict(stmt: ast.stmt) -> tuple[str | None, set[str]]:
             return "star-import", set()
         return static.import_verdict(stmt), set()
     if isinstance(stmt, ast.ClassDef):
-        return "uses-class", set()
+        return _class_verdict(stmt)
     if isinstance(stmt, ast.AsyncFunctionDef):
         return "async", set()
     if isinstance(stmt, ast.FunctionDef):
@@ -76,6 +77,33 @@ def _stmt_verdict(stmt: ast.stmt) -> tuple[str | None, set[str]]:
     )
     needs = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return static.body_verdict(wrapper), needs - static.BUILTIN_NAMES
+
+
+def _class_verdict(stmt: ast.ClassDef) -> tuple[str | None, set[str]]:
+    """A module's own exception class (`class Error(ValueError): pass`, a docstring, constant class
+    attributes) travels with a function that raises it; any other class keeps the function out: its
+    instances are state the problem's inputs could not build."""
+    bases = [b.id for b in stmt.bases if isinstance(b, ast.Name)]
+    plain = (
+        not stmt.decorator_list
+        and not stmt.keywords
+        and len(bases) == len(stmt.bases) > 0
+        and all(
+            isinstance(b, ast.Pass)
+            or (isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant))
+            or (isinstance(b, ast.Assign) and isinstance(b.value, ast.Constant))
+            for b in stmt.body
+        )
+    )
+    if not plain:
+        return "uses-class", set()
+    builtin = [b for b in bases if b in static.BUILTIN_NAMES]
+    if any(
+        not (isinstance(getattr(builtins, b, None), type) and issubclass(getattr(builtins, b), BaseException))
+        for b in builtin
+    ):
+        return "uses-class", set()
+    return None, set(bases) - set(builtin)  # the module's own bases must be exception classes too
 
 
 def carried_statements(
