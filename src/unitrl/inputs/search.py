@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import random
 import re
 from dataclasses import dataclass, field
@@ -45,6 +46,11 @@ class Tried:
     energy: float = 1.0
     after: inp.Input | None = None  # the arguments after the call, when the call changed them in place
 
+    @functools.cached_property
+    def sig(self) -> tuple[str, ...]:
+        """`kinds(self.inp)`, computed once: the search asks for it on every pass over its calls."""
+        return kinds(self.inp)
+
 
 @dataclass
 class Search:
@@ -60,6 +66,11 @@ class Search:
     outputs: set[str] = field(default_factory=set)
     stale_rounds: int = 0
 
+    @functools.cached_property
+    def example_sigs(self) -> set[tuple[str, ...]]:
+        """The argument kinds of the example calls (docstring, the problem's own tests)."""
+        return {kinds(e) for e in self.examples}
+
     def ok(self) -> list[Tried]:
         return [t for t in self.tried if t.status == "ok"]
 
@@ -67,13 +78,13 @@ class Search:
         """Per signature (argument kinds): the outcomes its calls reached and how many ran."""
         stats: dict[tuple, tuple[set, int]] = {}
         for t in self.ok():
-            cov, n = stats.get(kinds(t.inp), (set(), 0))
-            stats[kinds(t.inp)] = (cov | t.hits, n + 1)
+            cov, n = stats.get(t.sig, (set(), 0))
+            stats[t.sig] = (cov | t.hits, n + 1)
         return stats
 
     def main_signature(self) -> tuple | None:
         stats = self.reach()
-        allowed = {kinds(e) for e in self.examples} & stats.keys() or stats.keys()
+        allowed = self.example_sigs & stats.keys() or stats.keys()
         if not allowed:
             return None
         return max(allowed, key=lambda sig: (len(stats[sig][0]), self.plausibility(sig), stats[sig][1]))
@@ -110,8 +121,8 @@ class Search:
         """Main-signature calls; without example calls also calls of a signature that reaches all the
         main one does, or whose every argument is of a plausible type (or, for a parameter nothing
         tells about, of the main signature's type)."""
-        sig = kinds(t.inp)
-        if sig == main or (self.examples and sig in {kinds(e) for e in self.examples}):
+        sig = t.sig
+        if sig == main or (self.examples and sig in self.example_sigs):
             return True
         if self.examples or main is None:
             return False

@@ -22,7 +22,7 @@ from typing import Any
 
 from unitrl.inputs.calls import round_trips, run_calls, same_value
 from unitrl.inputs.coverage import ratio
-from unitrl.inputs.search import Search, Tried, contract_raise, kinds, new_search, search_inputs
+from unitrl.inputs.search import Search, Tried, contract_raise, new_search, search_inputs
 from unitrl.records import Problem
 from unitrl.sandbox.jobs import StepOutcome
 
@@ -159,7 +159,7 @@ def pick_tests(s: Search, n: int, exception_tests: bool) -> tuple[list[Tried], l
     `exception_tests`, any builtin exception of the main signature)."""
     main = s.main_signature()
     ok = s.good()
-    first = [t for t in ok if kinds(t.inp) == main]
+    first = [t for t in ok if t.sig == main]
     chosen = _cover(first, n)
     chosen += _cover([t for t in ok if t not in first], n - len(chosen))  # other plausible types
     taken = {t.src for t in chosen}
@@ -169,9 +169,9 @@ def pick_tests(s: Search, n: int, exception_tests: bool) -> tuple[list[Tried], l
     chosen += _against_trivial(
         chosen, [t for t in first if t not in chosen] + [t for t in ok if t not in first]
     )
-    raising = [t for t in s.tried if contract_raise(s, t) and (main is None or kinds(t.inp) == main)]
+    raising = [t for t in s.tried if contract_raise(s, t) and (main is None or t.sig == main)]
     if exception_tests:
-        raising += [t for t in s.tried if t.status == "raised" and kinds(t.inp) == main and t not in raising]
+        raising += [t for t in s.tried if t.status == "raised" and t.sig == main and t not in raising]
     return chosen, _cover(raising, max(1, n // 5)) or raising[:1]
 
 

@@ -11,7 +11,6 @@ input we ever generated is most likely equivalent and is left out of the rate (i
 from __future__ import annotations
 
 import ast
-import copy
 import random
 from collections.abc import Callable
 
@@ -163,7 +162,7 @@ def make_mutants(source: str, max_mutants: int = 12, seed: int = 0) -> list[tupl
     for i, name, mutation in plan:
         if len(out) >= max_mutants:
             break
-        clone = copy.deepcopy(tree)
+        clone = ast.parse(source)  # a fresh tree: parsing is several times faster than deepcopy
         node = _sites(clone)[i]
         new = mutation(node)
         if new is not None:
