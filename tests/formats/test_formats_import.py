@@ -201,3 +201,26 @@ def test_import_skips_bad_rows_on_request(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert f"{src}:3: field 'input_output': not JSON" in err and f"{src}:4: field 'task_id': duplicate" in err
     assert [p.task_id for p in read_problems(out)] == ["apps/1", "apps/2"]
+
+
+def test_every_importer_takes_a_dataset_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """HumanEval/MBPP/AceCode read a dataset id too (here a local folder in the hub layout), with the
+    same problems as from the file, and a bad row names the dataset."""
+    from unitrl.eval.importers import humaneval_path
+    from unitrl.jsonl import iter_json_lines
+
+    rows = [row for _, row in iter_json_lines(humaneval_path())][:3]
+    folder = tmp_path / "openai_humaneval"
+    folder.mkdir()
+    write_jsonl(folder / "test.jsonl", rows)
+    out = tmp_path / "he.jsonl"
+    main(["import", "humaneval", "--in", str(folder), "--split", "test", "--out", str(out)])
+    assert "wrote 3 problems" in capsys.readouterr().out
+    from unitrl.eval.importers import load_humaneval
+
+    assert [p.tests for p in read_problems(out)] == [p.tests for p in load_humaneval()[:3]]
+    write_jsonl(folder / "test.jsonl", [dict(rows[0], prompt=7)])
+    with pytest.raises(SystemExit) as done:
+        main(["import", "humaneval", "--in", str(folder), "--split", "test", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "openai_humaneval[test].jsonl:1: field 'prompt'" in err, err

@@ -1,16 +1,20 @@
 """`unitrl import FORMAT` (benchmark rows -> problems) and `unitrl export [FORMAT]` (problems or samples ->
 another tool's file).
 
-import: humaneval | mbpp | humanevalplus | acecode (`unitrl.eval.importers`, as before) and apps |
-livecodebench | codecontests (`unitrl.formats.importers`), whose `--in` is a JSONL/Parquet file or a
-Hugging Face dataset id (`--split`). export: acecode (the default, so `unitrl export --problems P --out F`
-still writes AceCode rows), verl (training parquet), evalplus and
+import: humaneval | mbpp | humanevalplus | mbppplus | acecode (`unitrl.eval.importers`) and apps |
+livecodebench | codecontests (`unitrl.formats.importers`). `--in` is a JSONL/Parquet file or a Hugging
+Face dataset id / local dataset folder with `--split` (for the first group the split is written to a
+temporary JSONL named after the dataset, which their readers take). export: acecode (the default, so
+`unitrl export --problems P --out F` still writes AceCode rows), verl (training parquet), evalplus and
 livecodebench (sample files, from `--samples`).
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from unitrl.config import config_command
 from unitrl.errors import UserError
@@ -37,6 +41,23 @@ class ImportConfig:
     out: str | None = field(default=None, metadata={"help": "problems JSONL to write", "path": "out_file"})
 
 
+def is_dataset_id(source: str) -> bool:
+    """Not a file on disk nor a file name: a Hugging Face dataset id or a local dataset folder."""
+    return not Path(source).is_file() and not source.endswith((".jsonl", ".jsonl.gz", ".json", ".parquet"))
+
+
+def materialize(source: str, split: str, folder: Path) -> str:
+    """A dataset split written as JSONL (named after the dataset, so an error names it too), for the
+    importers that read files: HumanEval, MBPP, their evalplus versions and AceCode-87K."""
+    from unitrl.formats.importers import iter_rows
+
+    path = folder / f"{source.strip('/').replace('/', '__')}[{split}].jsonl"
+    with open(path, "w", encoding="utf-8") as fh:
+        for _, row in iter_rows(source, split):
+            fh.write(json.dumps(dict(row), default=str) + "\n")
+    return str(path)
+
+
 def run_import(cfg: ImportConfig) -> dict[str, int]:
     from unitrl.eval.importers import IMPORTERS
     from unitrl.records import write_records
@@ -53,6 +74,9 @@ def run_import(cfg: ImportConfig) -> dict[str, int]:
         if not cfg.input:
             raise UserError(f"{fmt} needs its rows: --in FILE.jsonl|FILE.parquet or a dataset id")
         problems = load_format(fmt, cfg.input, cfg.split, include_generated=cfg.generated)
+    elif cfg.input and is_dataset_id(cfg.input):
+        with tempfile.TemporaryDirectory(prefix="unitrl-import-") as tmp:
+            problems = IMPORTERS[fmt](materialize(cfg.input, cfg.split, Path(tmp)))
     else:
         problems = IMPORTERS[fmt](cfg.input)
     write_records(cfg.out, problems)
