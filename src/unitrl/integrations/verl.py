@@ -43,15 +43,9 @@ def _service() -> tuple[Any, float]:
     """The module's grading service (warm pool), started once per process, and its deadline."""
     with _LOCK:
         if "service" not in _STATE:
-            from unitrl.sandbox.pool import Sandbox, SandboxConfig
-            from unitrl.serve.service import GradingService
+            from unitrl.serve.service import service_from_env
 
-            cfg = SandboxConfig(
-                workers=int(os.environ.get("UNITRL_WORKERS", "0")),
-                timeout=float(os.environ.get("UNITRL_TIMEOUT", "3.0")),
-            )
-            _STATE["service"] = GradingService(Sandbox(cfg), capacity=1 << 20).start()
-            _STATE["deadline"] = float(os.environ.get("UNITRL_DEADLINE", "600"))
+            _STATE["service"], _STATE["deadline"] = service_from_env()
             atexit.register(close)
         return _STATE["service"], _STATE["deadline"]
 
@@ -82,8 +76,7 @@ def _grade_local(items: list[tuple[Problem, str, int]], timeout: float | None) -
     from unitrl.serve import native
 
     service, deadline = _service()
-    ticket = service.submit(native.grade_jobs(items, timeout), native.result_judge(items), deadline)
-    return service.wait(ticket)
+    return native.grade_items(service, items, timeout, deadline)
 
 
 def _remote_request(items: list[tuple[Problem, str, int]]) -> tuple[list[Sample], list[Problem]]:

@@ -86,6 +86,11 @@ def result_judge(items: list[Item]) -> Callable[[int, JobResult], Result]:
     return lambda k, raw: judge_job(items[k][0], raw, items[k][2])
 
 
+def grade_items(service: Any, items: list[Item], timeout: float | None, deadline: float) -> list[Result]:
+    """Grade items on a running GradingService from a caller's thread, blocking until they are judged."""
+    return service.wait(service.submit(grade_jobs(items, timeout), result_judge(items), deadline))
+
+
 _RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(Result))
 
 

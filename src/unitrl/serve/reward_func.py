@@ -33,19 +33,13 @@ def _local() -> dict[str, Any]:
     with _LOCK:
         if "service" not in _STATE:
             from unitrl.records import read_problems
-            from unitrl.sandbox.pool import Sandbox, SandboxConfig
-            from unitrl.serve.service import GradingService
+            from unitrl.serve.service import service_from_env
 
             path = os.environ.get("UNITRL_PROBLEMS", "")
-            workers = int(os.environ.get("UNITRL_WORKERS", "0"))
-            timeout = float(os.environ.get("UNITRL_TIMEOUT", "3.0"))
-            sandbox = Sandbox(SandboxConfig(workers=workers, timeout=timeout))
-            _STATE.update(
-                terms=openrlhf.reward_terms(os.environ.get("UNITRL_REWARD", "binary")),
-                problems={p.task_id: p for p in read_problems(path)} if path else {},
-                deadline=float(os.environ.get("UNITRL_DEADLINE", "600")),
-                service=GradingService(sandbox, capacity=1 << 20).start(),
-            )
+            terms = openrlhf.reward_terms(os.environ.get("UNITRL_REWARD", "binary"))
+            problems = {p.task_id: p for p in read_problems(path)} if path else {}
+            service, deadline = service_from_env()
+            _STATE.update(terms=terms, problems=problems, deadline=deadline, service=service)
             atexit.register(_STATE["service"].close, 5.0)
         return _STATE
 
@@ -69,6 +63,5 @@ def reward_func(queries: list[str], prompts: list[str], labels: list[Any], **kwa
         return _remote(url, body)
     state = _local()
     items = openrlhf.parse_reward_request(body, state["problems"])
-    service = state["service"]
-    ticket = service.submit(native.grade_jobs(items, None), native.result_judge(items), state["deadline"])
-    return openrlhf.reward_answer(state["terms"], service.wait(ticket))
+    results = native.grade_items(state["service"], items, None, state["deadline"])
+    return openrlhf.reward_answer(state["terms"], results)

@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import logging
 import math
+import os
 import threading
 import time
 from collections import deque
@@ -243,3 +244,19 @@ class GradingService:
             with self._cond:
                 self._running = 0
                 self._publish()
+
+
+def service_from_env() -> tuple[GradingService, float]:
+    """The warm pool of the in-process reward paths (OpenRLHF's `reward_func` file, verl's reward
+    function), which get no settings but the environment: a started service on a local pool with
+    `UNITRL_WORKERS` workers (0 = one per core) and `UNITRL_TIMEOUT` CPU seconds per test (3.0), and the
+    seconds a call may wait, `UNITRL_DEADLINE` (600)."""
+    from unitrl.sandbox.pool import Sandbox, SandboxConfig
+
+    sandbox = Sandbox(
+        SandboxConfig(
+            workers=int(os.environ.get("UNITRL_WORKERS", "0")),
+            timeout=float(os.environ.get("UNITRL_TIMEOUT", "3.0")),
+        )
+    )
+    return GradingService(sandbox, capacity=1 << 20).start(), float(os.environ.get("UNITRL_DEADLINE", "600"))
