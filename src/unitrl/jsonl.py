@@ -176,3 +176,21 @@ def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
                 bad_record(UserError(str(exc), path=str(p), line=lineno))
                 continue
             yield lineno, obj
+
+
+def row_field(
+    row: Any, name: str, kind: type | tuple[type, ...], path: str, line: int | None, optional: bool = False
+) -> Any:
+    """A field of a raw row (an importer's input), checked for presence and type, or a UserError naming
+    file, line and field. A bool never counts as an int; `optional` returns None when it is missing."""
+    if not isinstance(row, dict):
+        raise UserError(f"expected a JSON object, got {type(row).__name__}", path=path, line=line)
+    if name not in row or row[name] is None:
+        if optional:
+            return None
+        raise UserError("missing required field", path=path, line=line, field=name)
+    value = row[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise UserError(f"expected {want}, got {type(value).__name__}", path=path, line=line, field=name)
+    return value

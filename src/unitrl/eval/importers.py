@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from unitrl.errors import UserError
+from unitrl.jsonl import row_field
 from unitrl.records import Problem, iter_json_lines
 from unitrl.synth.acecode import called_function, defined_functions, row_to_problem
 
@@ -176,25 +177,8 @@ def tests_from_check(test_code: str, entry_point: str) -> list[str]:
 # ------------------------------------------------------------------------------- row helpers
 
 
-def _get(
-    row: Any, name: str, kind: type | tuple[type, ...], path: str, line: int, optional: bool = False
-) -> Any:
-    """A field of a raw row, checked for presence and type, or a UserError naming file, line and field."""
-    if not isinstance(row, dict):
-        raise UserError(f"expected a JSON object, got {type(row).__name__}", path=path, line=line)
-    if name not in row or row[name] is None:
-        if optional:
-            return None
-        raise UserError("missing required field", path=path, line=line, field=name)
-    value = row[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise UserError(f"expected {want}, got {type(value).__name__}", path=path, line=line, field=name)
-    return value
-
-
 def _string_list(row: dict, name: str, path: str, line: int, optional: bool = False) -> list[str]:
-    value = _get(row, name, (list, tuple), path, line, optional=optional)
+    value = row_field(row, name, (list, tuple), path, line, optional=optional)
     if value is None:
         return []
     value = list(value)
@@ -217,11 +201,11 @@ def _entry_point_from_tests(tests: list[str], code: str, path: str, line: int, f
 
 def _check_style_problem(row: Any, path: str, line: int, source: str) -> Problem:
     """HumanEval and HumanEval+ rows: prompt, entry_point, canonical_solution, test (a check function)."""
-    task_id = _get(row, "task_id", str, path, line)
-    prompt = _get(row, "prompt", str, path, line)
-    entry_point = _get(row, "entry_point", str, path, line)
-    solution = _get(row, "canonical_solution", str, path, line)
-    test = _get(row, "test", str, path, line)
+    task_id = row_field(row, "task_id", str, path, line)
+    prompt = row_field(row, "prompt", str, path, line)
+    entry_point = row_field(row, "entry_point", str, path, line)
+    solution = row_field(row, "canonical_solution", str, path, line)
+    test = row_field(row, "test", str, path, line)
     return Problem(
         task_id=task_id,
         prompt=prompt,
@@ -279,14 +263,14 @@ def load_mbppplus(path: str | None = None) -> list[Problem]:
 
 
 def _mbpp_problem(row: Any, path: str, line: int) -> Problem:
-    raw_id = _get(row, "task_id", (int, str), path, line)
-    text = _get(row, "text", str, path, line)
-    code = _get(row, "code", str, path, line)
+    raw_id = row_field(row, "task_id", (int, str), path, line)
+    text = row_field(row, "text", str, path, line)
+    code = row_field(row, "code", str, path, line)
     raw_tests = _string_list(row, "test_list", path, line)
     if not raw_tests:
         raise UserError("no tests", path=path, line=line, field="test_list")
     tests = raw_tests
-    setup = _get(row, "test_setup_code", str, path, line, optional=True) or ""
+    setup = row_field(row, "test_setup_code", str, path, line, optional=True) or ""
     meta = {"challenge_test_list": _string_list(row, "challenge_test_list", path, line, optional=True)}
     if setup.strip():
         # Names the program and the asserts both use (imports, inputs): run after the program, in its

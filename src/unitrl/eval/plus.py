@@ -24,6 +24,7 @@ from typing import Any
 
 from unitrl.errors import UserError
 from unitrl.inputs.calls import run_calls, same_value
+from unitrl.jsonl import row_field
 from unitrl.records import Problem, iter_json_lines
 from unitrl.synth.execution import assert_for
 
@@ -208,22 +209,12 @@ def script_test(reference: str, entry: str, inputs: list[str], atol: float) -> s
 # ------------------------------------------------------------------------------------ rows
 
 
-def _field(row: Any, name: str, kind: type, path: str, line: int) -> Any:
-    if not isinstance(row, dict):
-        raise UserError(f"expected a JSON object, got {type(row).__name__}", path=path, line=line)
-    value = row.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        got = "nothing" if value is None else type(value).__name__
-        raise UserError(f"expected {kind.__name__}, got {got}", path=path, line=line, field=name)
-    return value
-
-
 def parse_row(row: Any, path: str, line: int, dataset: str) -> dict[str, Any]:
     """A checked evalplus row: task_id, prompt, entry_point, reference, base, plus, atol, test."""
-    parsed = {name: _field(row, name, str, path, line) for name in ("task_id", "prompt", "entry_point")}
-    parsed["reference"] = parsed["prompt"] + _field(row, "canonical_solution", str, path, line)
+    parsed = {name: row_field(row, name, str, path, line) for name in ("task_id", "prompt", "entry_point")}
+    parsed["reference"] = parsed["prompt"] + row_field(row, "canonical_solution", str, path, line)
     for block in ("base", "plus"):
-        inputs = _field(row, f"{block}_input", list, path, line)
+        inputs = row_field(row, f"{block}_input", list, path, line)
         if not all(isinstance(i, list | tuple) for i in inputs):
             raise UserError("expected a list of argument lists", path=path, line=line, field=f"{block}_input")
         if dataset == "mbpp":

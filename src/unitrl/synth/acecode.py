@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from unitrl.errors import UserError
+from unitrl.jsonl import row_field
 from unitrl.records import Problem, extract_code, iter_json_lines, read_problems
 
 REFERENCE_MODEL = "reference"  # model_name of the inference that carries a problem's reference
@@ -61,21 +62,11 @@ def entry_point_of(tests: list[str], code: str | None = None) -> str | None:
     return names.most_common(1)[0][0] if names else None
 
 
-def _field(row: dict, name: str, types: tuple, path: str, line: int | None) -> Any:
-    if name not in row:
-        raise UserError("missing AceCode field", path=path, line=line, field=name)
-    if not isinstance(row[name], types):
-        raise UserError(
-            f"expected {' or '.join(t.__name__ for t in types)}", path=path, line=line, field=name
-        )
-    return row[name]
-
-
 def row_to_problem(row: Any, path: str = "<rows>", line: int | None = None) -> Problem:
     if not isinstance(row, dict):
         raise UserError("expected an object (an AceCode row)", path=path, line=line)
-    task_id = _field(row, "id", (str, int), path, line)
-    question = _field(row, "question", (str,), path, line)
+    task_id = row_field(row, "id", (str, int), path, line)
+    question = row_field(row, "question", (str,), path, line)
     tests = row.get("test_cases")
     if not isinstance(tests, list | tuple) or not all(isinstance(t, str) for t in tests):
         raise UserError("expected a list of strings", path=path, line=line, field="test_cases")
