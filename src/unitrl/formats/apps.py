@@ -23,13 +23,13 @@ import binascii
 import builtins
 import io
 import json
-import math
 import pickle
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from unitrl.errors import UserError
+from unitrl.inputs.calls import source
 
 MAX_DECOMPRESSED = 1 << 30  # bytes of one row's LiveCodeBench private tests once inflated
 _ALLOWED_GLOBALS = ("str", "list", "dict", "bytes")
@@ -121,22 +121,11 @@ def _as_list(value: Any, where: Where, field: str) -> list[Any]:
 # ------------------------------------------------------------------------------- functional tests
 
 
-def py_literal(value: Any) -> str:
-    """Python source for a JSON value (non-finite floats included)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"float({str(value)!r})"
-    if isinstance(value, list):
-        return "[" + ", ".join(py_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
 def _accepted(expected: Any, unwrap: bool) -> list[str]:
     """Source of every value the call may return: the value, its tuple form, APPS's unwrapped `[x]`."""
-    out = [py_literal(expected)]
+    out = [source(expected)]
     if isinstance(expected, list):
-        out.append("(" + "".join(py_literal(v) + ", " for v in expected) + ")")
+        out.append("(" + "".join(source(v) + ", " for v in expected) + ")")
         if unwrap and len(expected) == 1:
             out += [s for s in _accepted(expected[0], False) if s not in out]
     return out
@@ -155,7 +144,7 @@ class Functional:
         callee = f"Solution().{self.fn_name}" if method else self.fn_name
         out = []
         for args_json, expected_json in self.cases:
-            call = f"{callee}({', '.join(py_literal(a) for a in json.loads(args_json))})"
+            call = f"{callee}({', '.join(source(a) for a in json.loads(args_json))})"
             accepted = _accepted(json.loads(expected_json), self.unwrap)
             if len(accepted) == 1:
                 out.append(f"assert {call} == {accepted[0]}")

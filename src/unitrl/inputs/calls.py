@@ -53,3 +53,30 @@ def run_calls(
     ]
     results = sandbox.run(jobs) if jobs else []
     return [r.steps for r in results]
+
+
+def literal(value: Any) -> str | None:
+    """`repr(value)` when it evaluates back to the same value of the same type (no size cap)."""
+    try:
+        text = repr(value)
+        return text if same_value(ast.literal_eval(text), value) else None
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def source(value: Any) -> str:
+    """Python source for an input value: its literal, with non-finite floats as `float('inf')` etc."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, list | tuple):
+        items = ", ".join(source(v) for v in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items}{',' if len(value) == 1 else ''})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{source(k)}: {source(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, set | frozenset) and value:
+        body = "{" + ", ".join(source(v) for v in value) + "}"
+        return body if isinstance(value, set) else f"frozenset({body})"
+    text = literal(value)
+    if text is None:
+        raise ValueError(f"an input of type {type(value).__name__} cannot be written as Python source")
+    return text
