@@ -2,7 +2,8 @@
 
 Shared by `mine` (its dynamic check: two separate runs must agree) and `synth` (expected values are
 what the reference returns): a value is kept only when it is the same value of the same type all the
-way down, and a test's expected value only when its `repr` evaluates back to it.
+way down, and a test's expected value only when its `repr` evaluates back to it. `source` writes a
+value back as Python source (importers building tests from JSON or evalplus inputs use it too).
 """
 
 from __future__ import annotations
