@@ -85,6 +85,12 @@ class Sample:
         """
         return join_program(problem.prompt, self.solution, self.completion)
 
+    @property
+    def is_greedy(self) -> bool:
+        """A greedy (temperature 0) sample: `meta.greedy` is true (`unitrl sample --greedy` writes it).
+        Reported apart from sampled pass@k and left out of best-of-N pools and preference pairs."""
+        return self.meta.get("greedy") is True
+
 
 @dataclass
 class TestResult:

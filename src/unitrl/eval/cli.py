@@ -111,12 +111,9 @@ def grade_with_progress(
     return [record_from_dict(Result, r) for r in rows], layers
 
 
-GREEDY_KEY = "greedy"  # Sample.meta key marking a greedy (temperature 0) sample: README, file formats
-
-
 def greedy_ids(samples: list[Sample]) -> set[tuple[str, str]]:
     """(task_id, sample_id) of the samples marked greedy."""
-    return {(s.task_id, str(s.sample_id)) for s in samples if s.meta.get(GREEDY_KEY) is True}
+    return {(s.task_id, str(s.sample_id)) for s in samples if s.is_greedy}
 
 
 def greedy_pass_at_1(results: list[Result]) -> float | None:

@@ -106,7 +106,7 @@ def run_select_hard(cfg: SelectHardConfig) -> dict:
     problems = read_problems(cfg.problems)
     greedy: set[tuple[str, str]] = set()
     if cfg.samples:  # the greedy sample is not part of the sampled distribution
-        greedy = {(s.task_id, str(s.sample_id)) for s in read_samples(cfg.samples) if s.meta.get("greedy")}
+        greedy = {(s.task_id, str(s.sample_id)) for s in read_samples(cfg.samples) if s.is_greedy}
     rates: dict[str, list[float]] = {p.task_id: [] for p in problems}
     for r in read_records(cfg.results, Result):
         if (

@@ -224,7 +224,7 @@ def plot_bon(table: dict, path) -> None:
 def ranked_samples(samples: list, results: list) -> list:
     """The samples best-of-N draws from: not greedy, and with a verdict that is not a sandbox failure."""
     ok = {(r.task_id, str(r.sample_id)) for r in results if r.status != "infrastructure-error"}
-    return [s for s in samples if (s.task_id, str(s.sample_id)) in ok and not s.meta.get("greedy")]
+    return [s for s in samples if (s.task_id, str(s.sample_id)) in ok and not s.is_greedy]
 
 
 def build_pools(
@@ -245,7 +245,7 @@ def build_pools(
         if key not in verdicts:
             continue
         pool = pools.setdefault(s.task_id, TaskPool(s.task_id, [], {name: [] for name in score_maps}))
-        if s.meta.get("greedy"):
+        if s.is_greedy:
             pool.greedy = verdicts[key].passed
             continue
         pool.passed.append(verdicts[key].passed)
