@@ -131,3 +131,12 @@ def test_test_calls_and_parse_args():
     assert inp.test_calls(tests, "f") == [("1, [2], key='x'", ((1, [2]), {"key": "x"}))]
     assert inp.parse_args("1, (2, 3), k=None") == ((1, (2, 3)), {"k": None})
     assert inp.parse_args("len") is None and inp.parse_args("1, *x") is None
+
+
+def test_names_bring_their_meaningful_values():
+    """A codec name is not any string and a month is 1..12: the name's values join the literals."""
+    func = ast.parse("def nts(s, encoding, errors, month):\n    return s.decode(encoding, errors)\n").body[0]
+    params = {p.name: p for p in inp.function_params(func)}
+    assert "utf-8" in params["encoding"].shape.literals and "strict" in params["errors"].shape.literals
+    assert set(range(1, 13)) <= set(params["month"].shape.literals)
+    assert not params["s"].shape.literals

@@ -217,3 +217,118 @@ def test_module_exception_classes_travel_with_the_function():
     exec(p.reference, namespace)  # the carried classes make the reference runnable on its own
     assert namespace["check"](3) == 3
     assert ex.dropped.get("uses-class") == 2  # a plain class's subclass, an exception with a method
+
+
+TABLES_MODULE = '''
+import re
+import sys
+_MAP = ['=%02X' % c for c in range(256)]
+_HEADER = _MAP[:]
+for c in b'-!*':
+    _HEADER[c] = chr(c)
+_HEADER[32] = '_'
+_BODY = _MAP[:]
+_BODY[32] = ' '
+seps = ['/', '\\\\']
+seps = ''.join(seps)
+_EXTRA = {}
+_EXTRA.update(a=1)
+sys.modules['x'] = re
+if len(seps) > 1:
+    WIDE = 1
+
+def header(s):
+    """Quote a header."""
+    return ''.join(_HEADER[b] for b in s)
+
+def body(s):
+    """Quote a body."""
+    return ''.join(_BODY[b] for b in s)
+
+def split_at(p):
+    """Last separator."""
+    return max(p.rfind(x) for x in seps)
+
+def extra(k):
+    """Look k up."""
+    return _EXTRA.get(k, 0)
+
+def wide(k):
+    """Offset."""
+    return WIDE + k
+
+def frame(d):
+    """Caller's module."""
+    return sys._getframe(d).f_globals.get('__name__')
+'''
+
+
+def test_tables_changed_after_binding_travel_with_their_changes():
+    """A table filled in by later module-level statements (assignments, method calls, a plain `for`
+    loop) is carried with them, or the function is not carried at all: a reference with only the first
+    binding would disagree with the module (and its own docstring)."""
+    ex = _extract(TABLES_MODULE)
+    kept = {p.entry_point: p for p in ex.problems}
+    assert set(kept) == {"header", "body", "split_at", "extra"}
+    for name, call, want in [("header", "header(b'-a ')", "-=61_"), ("body", "body(b' a')", " =61"),
+                             ("split_at", "split_at('a/b')", 1), ("extra", "extra('a')", 1)]:  # fmt: skip
+        namespace: dict = {}
+        exec(kept[name].reference, namespace)
+        assert eval(call, namespace) == want
+    # wide: bound under `if`; frame: `sys` changed at module level
+    assert ex.dropped.get("unresolved-name") == 2
+    assert "_getframe" not in "".join(p.reference for p in ex.problems)
+
+
+PATHS_MODULE = '''
+import os
+import sys
+import posixpath
+
+def _sep(p):
+    return b'/' if isinstance(p, bytes) else '/'
+
+def tail(p):
+    """Last component."""
+    p = os.fspath(p)
+    return p[p.rfind(_sep(p)) + 1:]
+
+def joined(a, b):
+    """Join two parts."""
+    return os.path.join(a, b) + os.sep
+
+def pp(a):
+    """Normalized."""
+    return posixpath.normpath(a)
+
+def home(p):
+    """Under the home folder."""
+    return os.path.join(os.environ.get('HOME', ''), p)
+
+def real(p):
+    """Resolved."""
+    return os.path.realpath(p)
+
+def biggest(n):
+    """Clamp to the largest index."""
+    return min(n, sys.maxsize)
+
+def args(n):
+    """Command-line argument."""
+    return sys.argv[n]
+
+def passes_along(n):
+    """Hands the module on."""
+    return _use(os, n)
+
+def _use(m, n):
+    return n
+'''
+
+
+def test_os_and_sys_only_for_their_pure_attributes():
+    """os, sys and the path modules are process state as a whole; a function that uses only their
+    string functions and constants (os.fspath, os.path.join, os.sep, sys.maxsize) is still a problem."""
+    ex = _extract(PATHS_MODULE)
+    assert {p.entry_point for p in ex.problems} == {"tail", "joined", "pp", "biggest"}
+    assert ex.dropped.get("impure-import") == 4  # environ, realpath, argv, passing `os` along

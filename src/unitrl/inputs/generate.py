@@ -133,6 +133,24 @@ NAME_HINTS: list[tuple[tuple[str, ...], str]] = [
     (("n", "i", "j", "k", "m"), "int"),
 ]
 
+# Name fragments -> values worth trying (a codec name is not any string; a month is 1..12).
+NAME_VALUES: list[tuple[tuple[str, ...], list[Any]]] = [
+    (("encoding", "charset", "codec"), ["utf-8", "ascii", "latin-1", "utf-16"]),
+    (("errors",), ["strict", "replace", "ignore", "surrogateescape", "backslashreplace"]),
+    (("month",), list(range(1, 13))),
+    (("day",), [1, 2, 15, 28, 29, 30, 31]),
+    (("year",), [1, 1970, 1999, 2000, 2024, 9999]),
+    (("hour",), [0, 1, 11, 12, 23]),
+    (("minute", "second"), [0, 1, 30, 59]),
+]
+
+
+def name_values(name: str) -> list[Any]:
+    """Values a parameter's name says are meaningful (`encoding` -> codec names)."""
+    low = name.lower()
+    return [v for frags, vals in NAME_VALUES if any(low == f or low.endswith("_" + f) for f in frags) for v in vals]
+
+
 FALLBACK_TYPES = ["int", "str", "list[int]", "float", "bytes", "list[str]", "dict[str,int]", "bool", "object"]
 
 
@@ -259,6 +277,8 @@ def function_params(
     params = []  # top-level functions only: a first parameter named `cls` is an argument like any other
     for i, (arg, default_node, kind) in enumerate(pairs):
         p = Param(arg.arg, kind, shape=shapes.get(arg.arg))
+        if p.shape is not None and (named := name_values(arg.arg)):
+            p.shape.literals += [v for v in named if v not in p.shape.literals]
         if default_node is not None:
             ok, value = literal(default_node, consts)
             # a default we cannot build (a sentinel object) may still be left out of a call

@@ -184,8 +184,9 @@ def propose(s: Search, rng: random.Random, n: int) -> list[inp.Input]:
             fresh = grown + mutate.seed_inputs(
                 s.params, s.literals, [], rng, n // 4, explore=wide and rng.random() < 0.5
             )
-        else:
-            fresh = mutate.seed_inputs(s.params, s.literals, [], rng, n, explore=True)
+        else:  # nothing ran yet: half from what the errors so far taught (see learn_from_errors)
+            fresh = mutate.seed_inputs(s.params, s.literals, [], rng, n // 2)
+            fresh += mutate.seed_inputs(s.params, s.literals, [], rng, n - n // 2, explore=True)
     done = {t.src for t in s.tried}
     # After a call timed out, stay within twice the size of the largest call that ran (`prime_fib(1001)`
     # spends the whole time limit; every call that big would too).
@@ -214,6 +215,7 @@ def magnitude(value: Any) -> int:
     return 0
 
 
+RESCUE_ROUNDS = 4  # extra rounds for a problem on which nothing has run yet
 SEARCH_TIMEOUT = 0.25  # CPU seconds per search call: an input slower than that makes a slow test anyway
 
 
@@ -243,45 +245,68 @@ def run_round(sandbox: Any, batch: list[tuple[Search, list[inp.Input]]], timeout
         learn_from_errors(s, s.tried[-len(calls) :] if calls else [])
 
 
-# TypeError/AttributeError messages that name the type an argument should have had.
-_WANTS = [
-    (re.compile(r"bytes-like object is required, not '(\w+)'"), "bytes"),
-    (re.compile(r"(?:must be|expected) str(?:ing)?(?: instance)?,? (?:not |got )?'?(\w+)'?"), "str"),
-    (re.compile(r"can only concatenate str \(not \"(\w+)\"\)"), "str"),
-    (re.compile(r"'(\w+)' object cannot be interpreted as an integer"), "int"),
-    (re.compile(r"must be real number, not (\w+)"), "float"),
-    (re.compile(r"expected string or bytes-like object(?:, got '(\w+)')?"), "str"),
-]
+# TypeError/AttributeError messages that name the type an argument should have had: (pattern, the types
+# wanted, which groups name the rejected types; None: every group).
+_SCALARS = {"int", "float", "str", "bytes", "bool"}
+_WANTS: list[tuple[re.Pattern, list[str]]] = [
+    (re.compile(r"bytes-like object is required, not '(\w+)'"), ["bytes"]),
+    (re.compile(r"(?:must be|expected) str(?:ing)?(?: instance)?,? (?:not |got )?'?(\w+)'?"), ["str"]),
+    (re.compile(r"can only concatenate str \(not \"(\w+)\"\)"), ["str"]),
+    (re.compile(r"'(\w+)' object cannot be interpreted as an integer"), ["int"]),
+    (re.compile(r"must be real number, not (\w+)"), ["float"]),
+    (re.compile(r"expected string or bytes-like object(?:, got '(\w+)')?"), ["str"]),
+    (re.compile(r"unsupported operand type\(s\) for (?:[&|^]|<<|>>|divmod\(\))=?: '(\w+)' and '(\w+)'"), ["int"]),
+    (re.compile(r"int\(\) argument must be a string, a bytes-like object or a (?:real )?number, not '(\w+)'"),
+     ["str"]),
+    (re.compile(r"'(\w+)' object is not iterable"), ["list[int]", "str"]),
+    (re.compile(r"object of type '(\w+)' has no len\(\)"), ["str", "list[int]"]),
+    (re.compile(r"'(\w+)' object is not subscriptable"), ["list[int]", "str"]),
+    (re.compile(r"(str)ing indices must be integers"), ["dict[str,str]"]),
+    (re.compile(r"(list|tuple) indices must be integers or slices, not str"), ["dict[str,str]"]),
+    (re.compile(r"'(\w+)' object is not callable"), ["object"]),
+]  # fmt: skip
+_COMPARE = re.compile(r"not supported between instances of '(\w+)' and '(\w+)'")
 _ATTR = re.compile(r"'(\w+)' object has no attribute '(\w+)'")
 _HAS_ATTR = {"str": "str", "bytes": "bytes", "list": "list[int]", "dict": "dict[str,int]", "set": "set[int]"}
 
 
+def _wanted(msg: str) -> tuple[list[str], set[str] | None]:
+    """(types the message asks for, the rejected types; None: any) from one error message."""
+    for pattern, types in _WANTS:
+        if m := pattern.search(msg):
+            bad = {g for g in m.groups() if g}
+            if types == ["int"] and bad:  # `1.5 & 3`: the operand that was not an int
+                bad -= {"int"}
+            return types, bad or None
+    if m := _COMPARE.search(msg):  # `3 <= [1]`: the container should have been the scalar
+        a, b = m.groups()
+        if (a in _SCALARS) != (b in _SCALARS):
+            scalar, other = (a, b) if a in _SCALARS else (b, a)
+            return [scalar], {other}
+        return [], None
+    if m := _ATTR.search(msg):
+        wanted = [typ for name, typ in _HAS_ATTR.items() if hasattr(getattr(builtins, name), m.group(2))]
+        return wanted[:1], {m.group(1)}
+    return [], None
+
+
 def learn_from_errors(s: Search, tried: list[Tried]) -> None:
-    """Promote the type an error message asks for, on the parameters that got the type it rejected
+    """Promote the types an error message asks for, on the parameters that got the type it rejected
     (`a bytes-like object is required, not 'list'` -> bytes for the list argument)."""
     for t in tried:
         if t.status != "raised" or not str(t.value).startswith(("TypeError", "AttributeError")):
             continue
-        msg = str(t.value)
-        wanted, bad = None, None
-        for pattern, typ in _WANTS:
-            if m := pattern.search(msg):
-                wanted, bad = typ, m.group(1) if m.groups() else None
-                break
-        if wanted is None and (m := _ATTR.search(msg)):
-            bad = m.group(1)
-            wanted = next(
-                (typ for name, typ in _HAS_ATTR.items() if hasattr(getattr(builtins, name), m.group(2))), None
-            )
-        if wanted is None:
+        wanted, bad = _wanted(str(t.value))
+        if not wanted:
             continue
         for slot, value in _slots(t.inp):
             p = s.param(slot)
-            if p is None or p.hinted or (bad and type(value).__name__ != bad):
+            if p is None or p.hinted or (bad and type(value).__name__ not in bad):
                 continue
-            if wanted not in p.plausible:
-                p.plausible = [wanted, *p.plausible]
-                p.types = [wanted, *[x for x in p.types if x != wanted]]
+            for w in reversed(wanted):
+                if w not in p.plausible:
+                    p.plausible = [w, *p.plausible]
+                    p.types = [w, *[x for x in p.types if x != w]]
 
 
 def _slots(i: inp.Input) -> list[tuple[int | str, Any]]:
@@ -322,19 +347,21 @@ def contract_raise(s: Search, t: Tried) -> bool:
 
 def search_inputs(
     sandbox: Any, searches: dict[str, Search], rngs: dict[str, random.Random], *, want: int, rounds: int,
-    timeout: float,
+    timeout: float, rescue: int = RESCUE_ROUNDS,
 ) -> None:  # fmt: skip
     """Rounds of proposals, one sandbox batch each, until every problem is saturated or rounds run out.
     A problem with branch outcomes still unreached that found something new last round gets up to
-    `rounds` more (the search is still paying off there)."""
-    for r in range(2 * rounds):
+    `rounds` more (the search is still paying off there); one on which no call has run yet gets up to
+    `rescue` more (each round's errors teach the next what types to try)."""
+    for r in range(max(2 * rounds, rounds + rescue)):
         batch = []
         for tid, s in searches.items():
             enough = len(s.good()) >= want
             complete = s.inst is None or len(s.covered) >= s.inst.total
             if r and enough and s.stale_rounds >= (1 if complete else 2):
                 continue  # nothing new lately and plenty of calls: done
-            if r >= rounds and (s.stale_rounds or complete):
+            stuck = not any(t.status == "ok" for t in s.tried)
+            if r >= rounds and (r >= rounds + rescue if stuck else r >= 2 * rounds or s.stale_rounds or complete):
                 continue
             calls = propose(s, rngs[tid], want if not (enough and complete) else max(8, want // 3))
             if calls:

@@ -33,22 +33,108 @@ class Extraction:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
-def module_table(tree: ast.Module) -> dict[str, ast.stmt]:
-    """Top-level name -> the statement that binds it (the last binding wins, as at run time)."""
-    table: dict[str, ast.stmt] = {}
+TAINTED: list[ast.stmt] = []  # a name bound or changed under module-level control flow: never carried
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """`t` for `t[k]`, `t.a.b`, `t[k].x`: the name whose object a subscript or attribute target changes."""
+    while isinstance(node, ast.Subscript | ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+           ast.DictComp, ast.GeneratorExp)  # fmt: skip
+
+
+def _module_level(node: ast.AST) -> list[ast.AST]:
+    """The nodes of a module-level statement that run in the module's scope (not inside a nested def,
+    class, lambda or comprehension: their names are their own)."""
+    out, todo = [], [node]
+    while todo:
+        n = todo.pop()
+        out.append(n)
+        if n is node or not isinstance(n, _SCOPES):
+            todo += ast.iter_child_nodes(n)
+    return out
+
+
+def _stores(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+    """(names a statement binds, names whose objects it changes: `t[k] = v`, `t.x += 1`, `del t[k]`)."""
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}, set()
+    if isinstance(stmt, ast.Import | ast.ImportFrom):
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names}, set()
+    bound, changed = set(), set()
+    for node in _module_level(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):  # `del name`: see module_table
+            bound.add(node.id)
+        elif isinstance(node, ast.Subscript | ast.Attribute) and isinstance(node.ctx, ast.Store | ast.Del):
+            if (root := _root_name(node)) is not None:
+                changed.add(root)
+        elif isinstance(node, ast.Expr) and (root := _method_target(node)) is not None:
+            changed.add(root)  # `t.update(...)`, `t.append(x)`: may change t in place
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node is not stmt:
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+    return bound, changed
+
+
+def _method_target(stmt: ast.Expr) -> str | None:
+    """`t` for a statement `t.update(...)` / `t.append(...)`: a call that may change t in place."""
+    if isinstance(stmt.value, ast.Call):
+        f = stmt.value.func
+        if isinstance(f, ast.Attribute):
+            return _root_name(f.value)
+    return None
+
+
+_FLAT = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Pass)
+
+
+def _flat(stmt: ast.stmt) -> bool:
+    """A statement that runs the same way every time: an assignment or expression, or a `for` loop over
+    such statements (`for c in safe: table[c] = chr(c)` fills a table; an `if` or `try` may not run)."""
+    if isinstance(stmt, ast.For):
+        return not stmt.orelse and all(_flat(b) for b in stmt.body)
+    return isinstance(stmt, _FLAT)
+
+
+def module_table(tree: ast.Module) -> dict[str, list[ast.stmt]]:
+    """Top-level name -> the statements that make its final value, in order: its last binding, plus what
+    follows and changes it (`t[k] = v`, `t.update(...)`, `x = x + 1`). A name bound or changed inside
+    module-level control flow other than a plain `for` loop (`if WIN: sep = ...`, `try: ...`) maps to
+    TAINTED: carrying only the plain binding would give the function a different value from the module's."""
+    table: dict[str, list[ast.stmt]] = {}
     for stmt in tree.body:
-        if isinstance(stmt, ast.Import | ast.ImportFrom):
-            for alias in stmt.names:
-                table[(alias.asname or alias.name).split(".")[0]] = stmt
-        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            table[stmt.name] = stmt
-        elif isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                for node in ast.walk(target):
-                    if isinstance(node, ast.Name):
-                        table[node.id] = stmt
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-            table[stmt.target.id] = stmt
+        if isinstance(stmt, ast.Delete) and all(isinstance(t, ast.Name) for t in stmt.targets):
+            continue  # `del helper` cleans the module's namespace; the function is mined as written
+        if isinstance(stmt, ast.Try) and all(isinstance(b, ast.Import | ast.ImportFrom) for b in stmt.body):
+            # `try: from _heapq import *` swaps in a C version of the same functions: what the
+            # fallback branches bind (not what they delete) is still control flow
+            for part in stmt.handlers + stmt.orelse + stmt.finalbody:
+                for name in set().union(*_stores(part)):
+                    table[name] = TAINTED
+            continue
+        bound, changed = _stores(stmt)
+        simple = _flat(stmt) or isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef
+                                           | ast.AsyncFunctionDef | ast.ClassDef)  # fmt: skip
+        if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
+            continue  # `x: int` binds nothing
+        loads = {n.id for n in _module_level(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        for name in bound | changed:
+            before = table.get(name)
+            if not simple or before is TAINTED:
+                table[name] = TAINTED
+            elif name in changed or isinstance(stmt, ast.AugAssign) or (name in loads and before):
+                # an in-place change, or a rebinding from the old value: it needs what came before
+                if before is None or isinstance(before[0], ast.Import | ast.ImportFrom):
+                    table[name] = TAINTED  # changes a module object (or a name bound elsewhere)
+                else:
+                    table[name] = before + [stmt]
+            else:
+                table[name] = [stmt]
     return table
 
 
@@ -76,7 +162,14 @@ def _stmt_verdict(stmt: ast.stmt) -> tuple[str | None, set[str]]:
         type_params=[],
     )
     needs = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return static.body_verdict(wrapper), needs - static.BUILTIN_NAMES
+    inner = {  # comprehension variables and lambda arguments are the statement's own names
+        n.id if isinstance(n, ast.Name) else n.arg
+        for scope in ast.walk(stmt)
+        if isinstance(scope, _SCOPES)
+        for n in ast.walk(scope)
+        if (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)) or isinstance(n, ast.arg)
+    }
+    return static.body_verdict(wrapper), needs - inner - static.BUILTIN_NAMES
 
 
 def _class_verdict(stmt: ast.ClassDef) -> tuple[str | None, set[str]]:
@@ -107,7 +200,7 @@ def _class_verdict(stmt: ast.ClassDef) -> tuple[str | None, set[str]]:
 
 
 def carried_statements(
-    func: ast.FunctionDef, table: dict[str, ast.stmt]
+    func: ast.FunctionDef, table: dict[str, list[ast.stmt]]
 ) -> tuple[list[ast.stmt], str | None]:
     """The module-level statements `func` needs (transitively), or a drop reason."""
     needed: dict[int, ast.stmt] = {}
@@ -118,16 +211,17 @@ def carried_statements(
         if name in seen:
             continue
         seen.add(name)
-        stmt = table.get(name)
-        if stmt is None:
+        stmts = table.get(name)
+        if not stmts:  # never bound at module level, or bound under control flow (TAINTED)
             return [], "unresolved-name"
-        if stmt is func:
-            continue
-        reason, more = _stmt_verdict(stmt)
-        if reason:
-            return [], reason
-        needed[id(stmt)] = stmt
-        todo += sorted(more)
+        for stmt in stmts:
+            if stmt is func or id(stmt) in needed:
+                continue
+            reason, more = _stmt_verdict(stmt)
+            if reason:
+                return [], reason
+            needed[id(stmt)] = stmt
+            todo += sorted(more)
         if len(needed) > MAX_CARRIED:
             return [], "too-many-dependencies"
     return list(needed.values()), None
@@ -197,6 +291,8 @@ def extract_problems(src: SourceFile, require_docstring: bool = True, max_lines:
         reason = static.entry_verdict(func, require_docstring, max_lines)
         if reason is None:
             carried, reason = carried_statements(func, table)  # type: ignore[arg-type]
+        if reason is None:
+            reason = static.restricted_verdict([*carried, func])  # type: ignore[list-item]
         if reason:
             out.drop(reason)
             continue

@@ -71,6 +71,24 @@ PURE_MODULES = {
     "urllib.parse",
     "email",
 }
+# Modules that are I/O or process state as a whole but whose listed attributes are plain values or pure
+# string functions: a function may import them when it uses nothing else of them (restricted_verdict).
+# Path functions that read the file system, the working directory or the environment (exists, abspath,
+# expanduser, realpath...) are not listed; neither are values that differ between machines of the same
+# platform (sys.platform is the same on every Linux, but sys.version_info is not: left out).
+PATH_FUNCS = frozenset({
+    "join", "split", "splitext", "splitdrive", "splitroot", "basename", "dirname", "normpath", "normcase",
+    "isabs", "commonprefix", "commonpath", "sep", "altsep", "extsep", "curdir", "pardir", "pathsep",
+    "_splitext", "_get_sep", "_get_bothseps", "_check_arg_types",
+})  # fmt: skip
+RESTRICTED_MODULES: dict[str, frozenset[str]] = {
+    "os": frozenset({"fspath", "sep", "altsep", "extsep", "curdir", "pardir", "pathsep", "linesep", "path"}),
+    "os.path": PATH_FUNCS,
+    "posixpath": PATH_FUNCS,
+    "ntpath": PATH_FUNCS,
+    "genericpath": PATH_FUNCS,
+    "sys": frozenset({"maxsize", "byteorder", "intern", "float_info", "int_info", "maxunicode"}),
+}
 BANNED_NAMES = {
     "open",
     "print",
@@ -118,10 +136,11 @@ BUILTIN_NAMES = set(dir(builtins))
 
 
 def module_verdict(module: str) -> str | None:
-    """None when importing `module` (or a package holding it: `urllib.parse`) is fine, else the reason."""
+    """None when importing `module` (or a package holding it: `urllib.parse`) is fine, else the reason.
+    A restricted module is fine here; what the code uses of it is checked by restricted_verdict."""
     root = module.split(".")[0]
     parts = module.split(".")
-    if any(".".join(parts[:i]) in PURE_MODULES for i in range(1, len(parts) + 1)):
+    if any(".".join(parts[:i]) in PURE_MODULES for i in range(1, len(parts) + 1)) or module in RESTRICTED_MODULES:
         return None
     return "impure-import" if root in sys.stdlib_module_names else "non-stdlib-import"
 
@@ -130,11 +149,45 @@ def import_verdict(node: ast.Import | ast.ImportFrom) -> str | None:
     if isinstance(node, ast.ImportFrom):
         if node.level:
             return "relative-import"
+        allowed = RESTRICTED_MODULES.get(node.module or "")
+        if allowed is not None:  # `from os.path import join`: only the listed names
+            return None if all(a.name in allowed for a in node.names) else "impure-import"
         return module_verdict(node.module or "")
     for alias in node.names:
         reason = module_verdict(alias.name)
         if reason:
             return reason
+    return None
+
+
+def restricted_verdict(pieces: list[ast.AST]) -> str | None:
+    """"impure-import" when the code uses a restricted module (os, sys, posixpath...) for anything but
+    its listed attributes (`os.path.join(...)` is fine, `os.environ` or passing `os` along is not)."""
+    aliases: dict[str, str] = {}
+    for piece in pieces:
+        for node in ast.walk(piece):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name in RESTRICTED_MODULES or a.name.split(".")[0] in RESTRICTED_MODULES:
+                        aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+    if not aliases:
+        return None
+    for piece in pieces:
+        parents = {id(c): n for n in ast.walk(piece) for c in ast.iter_child_nodes(n)}
+        for node in ast.walk(piece):
+            if not (isinstance(node, ast.Name) and node.id in aliases):
+                continue
+            module, at = aliases[node.id], node
+            while True:
+                parent = parents.get(id(at))
+                if not (isinstance(parent, ast.Attribute) and parent.value is at and isinstance(parent.ctx, ast.Load)):
+                    return "impure-import"
+                if parent.attr not in RESTRICTED_MODULES[module]:
+                    return "impure-import"
+                nested = f"{module}.{parent.attr}"
+                if nested not in RESTRICTED_MODULES:
+                    break
+                module, at = nested, parent
     return None
 
 
