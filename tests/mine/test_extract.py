@@ -276,7 +276,7 @@ def test_tables_changed_after_binding_travel_with_their_changes():
         exec(kept[name].reference, namespace)
         assert eval(call, namespace) == want
     # wide: bound under `if`; frame: `sys` changed at module level
-    assert ex.dropped.get("unresolved-name") == 2
+    assert ex.dropped.get("bound-under-control-flow") == 2
     assert "_getframe" not in "".join(p.reference for p in ex.problems)
 
 

@@ -212,7 +212,9 @@ def carried_statements(
             continue
         seen.add(name)
         stmts = table.get(name)
-        if not stmts:  # never bound at module level, or bound under control flow (TAINTED)
+        if stmts is TAINTED:
+            return [], "bound-under-control-flow"
+        if not stmts:
             return [], "unresolved-name"
         for stmt in stmts:
             if stmt is func or id(stmt) in needed:
