@@ -21,7 +21,8 @@ from unitrl.inputs import mutate
 from unitrl.inputs.calls import round_trips, run_calls, same_value
 from unitrl.inputs.search import SEARCH_TIMEOUT, magnitude, new_search
 from unitrl.records import Problem
-from unitrl.sandbox.jobs import Job, Step, StepOutcome
+from unitrl.sandbox.jobs import Step, StepOutcome
+from unitrl.synth.grouped import run_grouped
 
 ROUNDS = 3
 
@@ -45,13 +46,23 @@ def _differs(ref_status: str, ref_value: Any, o: StepOutcome) -> bool:
     return o.status != "ok" or not o.values or not same_value(o.values[0], ref_value)
 
 
-def _run_limited(sandbox: Any, calls: list[tuple[str, str, list[str]]], limits: list[float]) -> list:
-    """run_calls with each job's own time limit (a looping survivor costs its problem's limit per call)."""
-    jobs = [
-        Job(program=prog, steps=[Step("eval", exprs=[f"{entry}({a})"]) for a in args], timeout=t, tag=i)
-        for i, ((prog, entry, args), t) in enumerate(zip(calls, limits))
+def _run_limited(
+    sandbox: Any, calls: list[tuple[str, str, list[str]]], limits: list[float], owners: list[Any]
+) -> list[list[StepOutcome]]:
+    """run_calls with each problem's own time limit (a looping survivor costs its problem's limit per
+    call); the survivors of one problem (same owner) share a sandbox job (see grouped.py)."""
+    groups: dict[tuple[int, float], list[int]] = {}
+    for i, (owner, t) in enumerate(zip(owners, limits)):
+        groups.setdefault((id(owner), t), []).append(i)
+    specs = [
+        ([calls[i][0] for i in idx], [[Step("eval", exprs=[f"{calls[i][1]}({a})"]) for a in calls[i][2]] for i in idx], t)
+        for (_, t), idx in groups.items()
     ]
-    return [r.steps for r in sandbox.run(jobs)] if jobs else []
+    out: list[list[StepOutcome]] = [[] for _ in calls]
+    for idx, runs in zip(groups.values(), run_grouped(sandbox, specs) if specs else []):
+        for i, steps in zip(idx, runs):
+            out[i] = steps
+    return out
 
 
 def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
@@ -63,7 +74,7 @@ def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
         for m, program in enumerate(h.survivors):
             calls.append((program, h.problem.entry_point or "", [src for src, _ in usable]))
             owners.append((h, m, usable))
-    results = _run_limited(sandbox, calls, [h.limit for h, _, _ in owners])
+    results = _run_limited(sandbox, calls, [h.limit for h, _, _ in owners], [h for h, _, _ in owners])
     by_call: dict[tuple[int, str], list[int]] = {}
     for (h, m, usable), outcomes in zip(owners, results):
         for (src, value), o in zip(usable, outcomes):
@@ -115,7 +126,7 @@ def _search(
         if not plan:
             return
         ref_out = run_calls(sandbox, ref_calls, min(timeout, SEARCH_TIMEOUT))
-        mut_out = _run_limited(sandbox, mut_calls, [h.limit for h, _, _, _ in plan])
+        mut_out = _run_limited(sandbox, mut_calls, [h.limit for h, _, _, _ in plan], [h for h, _, _, _ in plan])
         for (h, m, k, mine), outcomes in zip(plan, mut_out):
             ref_by_src = dict(zip(ref_calls[k][2], ref_out[k]))
             for src, o in zip(mine, outcomes):

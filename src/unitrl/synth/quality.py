@@ -29,6 +29,7 @@ from unitrl.records import Problem
 from unitrl.sandbox.grade import build_job, judge_job
 from unitrl.sandbox.jobs import Job, JobResult
 from unitrl.synth.execution import assert_for
+from unitrl.synth.grouped import grouped_results
 from unitrl.synth.guide import Hunt, guided_inputs
 from unitrl.synth.mutants import make_mutants
 from unitrl.synth.select import greedy_cover
@@ -51,15 +52,44 @@ def _grade(sandbox: Any, items: list[tuple[Problem, str, float]]) -> list[tuple[
     return out
 
 
+def _grade_grouped(
+    sandbox: Any, items: list[tuple[Problem, str, float]], fail_fast: bool = False
+) -> list[list[bool]]:
+    """Failed-per-test rows as `_grade` gives them, with the programs of one problem (same problem, same
+    time limit: its mutants and trivial programs) sharing one sandbox job (see grouped.py). With
+    `fail_fast`, tests after a step that had to be rerun alone and failed there are not run (False)."""
+    groups: dict[tuple[int, float], list[int]] = {}
+    for i, (p, _, t) in enumerate(items):
+        groups.setdefault((id(p), t), []).append(i)
+    specs = []
+    for (_, t), idx in groups.items():
+        jobs = [build_job(items[i][0], items[i][1], timeout=t) for i in idx]
+        specs.append(([j.program for j in jobs], jobs[0].steps, t))
+    rows: list[list[bool]] = [[] for _ in items]
+    for idx, results in zip(groups.values(), grouped_results(sandbox, specs, fail_fast=fail_fast)):
+        for i, r in zip(idx, results):
+            p = items[i][0]
+            verdict = judge_job(p, r, "q")
+            rows[i] = [t.status not in ("pass", "not-run") for t in verdict.tests] or [True] * len(p.tests)
+    return rows
+
+
 def _staged(sandbox: Any, items: list[tuple[Problem, str, float]], first: int) -> list[list[bool]]:
-    """Failed-per-test rows: every program meets the first tests; only those still alive meet the
-    rest (a killed program's later tests stay False: not run)."""
-    head = [(replace(p, tests=p.tests[:first]), prog, t) for p, prog, t in items]
-    rows = [row for row, _ in _grade(sandbox, head)]
-    alive = [i for i, row in enumerate(rows) if not any(row) and len(items[i][0].tests) > first]
-    tail = [(replace(items[i][0], tests=items[i][0].tests[first:]), items[i][1], items[i][2]) for i in alive]
-    for i, (row, _) in zip(alive, _grade(sandbox, tail)):
-        rows[i] = rows[i] + row
+    """Failed-per-test rows, in stages of doubling size (`first` tests, then twice as many, ...): a
+    program meets the next stage only while it has failed nothing, so a killed program's later tests
+    stay False (not run), and a program that loops costs one time limit, not one per test left."""
+    rows: list[list[bool]] = [[] for _ in items]
+    alive = list(range(len(items)))
+    start, size = 0, max(1, first)
+    while alive:
+        stage: dict[int, Problem] = {}  # one shortened copy per problem, so its programs group together
+        chunk = [(stage.setdefault(id(items[i][0]), replace(items[i][0], tests=items[i][0].tests[start : start + size])),
+                  items[i][1], items[i][2]) for i in alive]  # fmt: skip
+        for i, row in zip(alive, _grade_grouped(sandbox, chunk, fail_fast=True)):
+            rows[i] += row
+        start += size
+        size *= 2
+        alive = [i for i in alive if not any(rows[i]) and len(items[i][0].tests) > start]
     return [row + [False] * (len(p.tests) - len(row)) for (p, _, _), row in zip(items, rows)]
 
 
@@ -176,11 +206,11 @@ def _add_guided(
         for key, row in rows.items()
         if key[0] in news and news[key[0]].tests and not any(row)
     ]
-    graded_new = _grade(sandbox, [(q, prog, limits[q.task_id]) for (_, prog), q in alive])
+    graded_new = _grade_grouped(sandbox, [(q, prog, limits[q.task_id]) for (_, prog), q in alive])
     for key in rows:
         if key[0] in news:
             rows[key] = rows[key] + [False] * len(news[key[0]].tests)
-    for ((tid, prog), q), (row, _) in zip(alive, graded_new):
+    for ((tid, prog), q), row in zip(alive, graded_new):
         rows[(tid, prog)] = rows[(tid, prog)][: -len(q.tests) or None] + row
     return {tid: len(q.tests) for tid, q in news.items()}
 

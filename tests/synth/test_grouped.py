@@ -1,0 +1,63 @@
+"""Programs of one problem sharing one sandbox job (synth's mutants and trivial programs) give the
+outcomes each gives alone: failing, raising, looping, crashing, memory-hungry and unloadable ones."""
+
+from __future__ import annotations
+
+from unitrl.sandbox.jobs import Job, Step
+from unitrl.synth.grouped import group_job, run_grouped
+
+REF = "def f(x):\n    return x * 2\n"
+PROGRAMS = [
+    REF,
+    "def f(x):\n    return x * 3\n",  # wrong
+    "def f(x):\n    raise ValueError('no')\n",  # raises
+    "def f(x):\n    while True:\n        pass\n",  # loops: every step times out
+    "def f(x):\n    if x == 2:\n        import os\n        os._exit(3)\n    return x * 2\n",  # kills the process
+    "def f(x):\n    if x == 3:\n        return [0] * (10 ** 10)\n    return x * 2\n",  # memory
+    "raise RuntimeError('at load')\ndef f(x):\n    return x\n",  # load fails
+    "import sys\nsys.exit(0)\n",  # exits at load
+    "def f(x):\n    return g(x)\n",  # NameError
+    "def f(x):\n    print('y' * 100000)\n    return x * 2\n",  # output
+    REF,
+]
+CALLS = ["1", "2", "3", "4"]
+
+
+def _steps() -> list[list[Step]]:
+    return [[Step("eval", exprs=[f"f({a})"]) for a in CALLS] for _ in PROGRAMS]
+
+
+def _key(o) -> tuple:
+    return (o.status, repr(o.values), o.error.split(":", 1)[0])
+
+
+def test_grouped_outcomes_are_those_of_one_job_per_program(sandbox):
+    grouped = run_grouped(sandbox, [(PROGRAMS, _steps(), 0.5)])[0]
+    alone = [r.steps for r in sandbox.run([Job(program=p, steps=s, timeout=0.5) for p, s in zip(PROGRAMS, _steps())])]
+    assert [[_key(o) for o in g] for g in grouped] == [[_key(o) for o in a] for a in alone]
+    assert [o.status for o in grouped[3]] == ["timeout"] * 4  # each step kept its own limit
+    assert grouped[0][0].values == [2] and grouped[1][0].values == [3]
+
+
+def test_fail_fast_cuts_a_rerun_at_its_first_odd_step(sandbox):
+    """A program that had to run alone (memory) stops at that step; later steps are "not-run"."""
+    steps = [[Step("eval", exprs=[f"f({a})"]) for a in ["3", "1", "4"]] for _ in range(2)]
+    progs = [PROGRAMS[5], REF]
+    out = run_grouped(sandbox, [(progs, steps, 1.0)], fail_fast=True)[0]
+    assert out[0][0].status == "memory" and [o.status for o in out[0][1:]] == ["not-run", "not-run"]
+    assert [o.values for o in out[1]] == [[6], [2], [8]]
+
+
+def test_programs_of_different_problems_never_share_a_job(sandbox):
+    """A program that patches builtins at load time changes nothing for another problem's programs."""
+    patcher = "import builtins\nbuiltins.len = lambda x: 99\ndef f(x):\n    return len([x])\n"
+    honest = "def f(x):\n    return len([x, x])\n"
+    out = run_grouped(sandbox, [([patcher, patcher], [[Step("eval", exprs=["f(1)"])]] * 2, 1.0),
+                                ([honest, honest], [[Step("eval", exprs=["f(1)"])]] * 2, 1.0)])  # fmt: skip
+    assert [o[0].values for o in out[1]] == [[2], [2]]
+
+
+def test_exec_steps_and_single_programs_are_not_grouped():
+    assert group_job([REF, REF], [[Step("exec", code="assert f(1) == 2")]] * 2, 1.0) is None
+    job = group_job([REF, REF], [[Step("eval", exprs=["f(1)"])]] * 2, 1.0)
+    assert job is not None and len(job.steps) == 3 and "__unitrl_run(1, 'f(1)')" in job.steps[2].exprs
