@@ -149,29 +149,86 @@ class _Replace(ast.NodeTransformer):
         return self.new if node is self.target else super().generic_visit(node)
 
 
+def _splice(source: bytes, starts: list[int], node: ast.AST, name: str, mutation: Mutation) -> str | None:
+    """The mutant as the source with one segment replaced (formatting and comments kept), or None when
+    the edit cannot be made in place (the caller then rebuilds the whole tree)."""
+    if isinstance(node, ast.If | ast.While):
+        target, new = node.test, None  # `not (...)` around the condition's own text
+    elif isinstance(node, ast.Return):
+        target, new = node.value, "None"
+    elif isinstance(node, ast.Break | ast.Continue):
+        target, new = node, "continue" if isinstance(node, ast.Break) else "break"
+    else:
+        target = node
+        copy = copy_tree(node)
+        replacement = mutation(copy)
+        done = replacement if replacement is not None else copy
+        new = ast.unparse(done)
+        if new == ast.unparse(node):
+            return None
+        if not isinstance(node, ast.Slice | ast.stmt):
+            new = f"({new})"
+    if target is None or getattr(target, "end_lineno", None) is None:
+        return None
+    lo = starts[target.lineno - 1] + target.col_offset  # type: ignore[attr-defined]
+    hi = starts[target.end_lineno - 1] + target.end_col_offset  # type: ignore[attr-defined]
+    if new is None:
+        new = f"not ({source[lo:hi].decode()})"
+    return (source[:lo] + new.encode() + source[hi:]).decode()
+
+
+def copy_tree(node: ast.AST) -> ast.AST:
+    """A deep copy of a (small) subtree: the node a mutation edits, never the whole module."""
+    import copy
+
+    return copy.deepcopy(node)
+
+
+def _in_fstring(tree: ast.Module) -> set[int]:
+    """ids of nodes inside f-strings: their positions are not reliable enough to splice."""
+    return {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+
+
 def make_mutants(source: str, max_mutants: int = 12, seed: int = 0) -> list[tuple[str, str]]:
-    """Up to `max_mutants` (operator, mutant source) pairs, each differing from `source` at one site."""
+    """Up to `max_mutants` (operator, mutant source) pairs, each differing from `source` at one site.
+    A mutant is the source with the one site's text replaced; where that cannot be done in place, the
+    whole tree is edited and unparsed."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    original = ast.unparse(tree)
-    plan = [(i, name, m) for i, node in enumerate(_sites(tree)) for name, m in mutations_at(node)]
+    sites = _sites(tree)
+    plan = [(i, name, m) for i, node in enumerate(sites) for name, m in mutations_at(node)]
     random.Random(seed).shuffle(plan)
+    raw = source.encode()
+    starts = [0]
+    for line in raw.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    fstrings = _in_fstring(tree)
+    original = None
     out: dict[str, str] = {}
     for i, name, mutation in plan:
         if len(out) >= max_mutants:
             break
-        clone = ast.parse(source)  # a fresh tree: parsing is several times faster than deepcopy
-        node = _sites(clone)[i]
-        new = mutation(node)
-        if new is not None:
-            clone = _Replace(node, new).visit(clone)
-        try:
-            text = ast.unparse(ast.fix_missing_locations(clone))
-            compile(text, "<mutant>", "exec")
-        except (SyntaxError, ValueError, TypeError):
-            continue  # e.g. `continue` outside a loop after a flip
-        if text != original:
-            out.setdefault(text, name)
+        text = None if id(sites[i]) in fstrings else _splice(raw, starts, sites[i], name, mutation)
+        if text is not None:
+            try:
+                compile(text, "<mutant>", "exec")
+            except (SyntaxError, ValueError, TypeError):
+                text = None
+        if text is None:  # rebuild: a fresh tree (parsing is several times faster than deepcopy)
+            original = original if original is not None else ast.unparse(tree)
+            clone = ast.parse(source)
+            node = _sites(clone)[i]
+            new = mutation(node)
+            if new is not None:
+                clone = _Replace(node, new).visit(clone)
+            try:
+                text = ast.unparse(ast.fix_missing_locations(clone))
+                compile(text, "<mutant>", "exec")
+            except (SyntaxError, ValueError, TypeError):
+                continue  # e.g. `continue` outside a loop after a flip
+            if text == original:
+                continue
+        out.setdefault(text, name)
     return [(name, text) for text, name in out.items()]
