@@ -123,7 +123,7 @@ def measure_quality(
     seed: int = 0,
     select_minimal: bool = False,
     timeout: float = 1.0,
-    first_tests: int = 3,
+    first_tests: int = 1,
     guide_mutants: int = 24,
     guide_steps: int = 48,
     min_distinct_outputs: int = 2,
