@@ -7,7 +7,10 @@ graded against HumanEval's own tests and against the synthesized suite, each und
 made by the same rule (per test max(0.25 s, 5 x the canonical solution's time)); a program is caught
 when it fails a test. Wrong programs: (a) every single-site AST mutant the project makes of each
 canonical solution (`unitrl.synth.mutants`, all of them, every one in the denominator), also split into
-the ones synth used to guide its additions and the held-out rest; (b) the 638 known-wrong variants of
+the ones synth used to guide its additions and the held-out rest; (b) mutants made by operators synth
+never uses (`benchmarks/independent_mutants.py`: deleted statements, swapped variables, replaced
+constants, swapped calls and arguments, dropped or swapped else branches), none identical to one of
+synth's own; (c) the 638 known-wrong variants of
 `unitrl.eval.wrong` (token-level edits and whole-body replacements, made independently of synth). A
 mutant neither suite catches may be equivalent to the reference: a deep differential search (far larger
 than synth's) looks for an input that tells it apart, and one more row leaves out only the mutants it
@@ -32,6 +35,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from independent_mutants import independent_mutants, normalized  # benchmarks/: operators synth never sees
 from rich.console import Console
 from rich.table import Table
 
@@ -41,13 +45,14 @@ from unitrl.inputs.search import new_search, search_inputs
 from unitrl.mine.cli import MineConfig, run_mine
 from unitrl.records import Problem, read_problems, write_records
 from unitrl.sandbox import Sandbox, SandboxConfig
-from unitrl.sandbox.grade import build_job, judge_job
+from unitrl.sandbox.grade import build_job
 from unitrl.synth.cli import SynthConfig, run_synth
 from unitrl.synth.guide import Hunt, guided_inputs
 from unitrl.synth.mutants import make_mutants
-from unitrl.synth.quality import time_limit
+from unitrl.synth.quality import caught, time_limit
 
 RESULTS = Path(__file__).parent / "results" / "test_strength.json"
+INDEPENDENT = "independent mutants (operators synth never uses)"
 FLOOR, FACTOR = 0.25, 5.0
 DEEP_WANT, DEEP_STEPS = 200, 300  # the deep search: pooled calls per problem, differential calls per survivor
 
@@ -95,12 +100,11 @@ def synthesize(
 
 
 def failed(sandbox: Sandbox, items: list[tuple[Problem, str, float]]) -> list[bool]:
-    """For each (problem, program, time limit): does the program fail at least one test?"""
-    jobs = [build_job(p, prog, tag=i, timeout=t) for i, (p, prog, t) in enumerate(items)]
-    out = [True] * len(items)
-    for r in sandbox.run(jobs):
-        out[r.tag] = not judge_job(items[r.tag][0], r, "x").passed
-    return out
+    """For each (problem, program, time limit): does the program fail at least one test? Both suites
+    are graded the same way, the way synth grades its mutants (`unitrl.synth.quality.caught`: the
+    programs of one problem share a job, tests in doubling stages, a program leaves at its first
+    failure), so a program that loops costs one time limit, not one per test."""
+    return caught(sandbox, items)
 
 
 def limits_for(sandbox: Sandbox, problems: list[Problem]) -> dict[str, float]:
@@ -137,6 +141,15 @@ def humaneval_table(sandbox: Sandbox, n: int, workers: int, seed: int, tmp: Path
         sets["mutants: all"] += [(p, m) for m in every]
         sets["mutants: guided"] += [(p, m) for m in every if m in guided]
         sets["mutants: held out"] += [(p, m) for m in every if m not in guided]
+    sets[INDEPENDENT] = [
+        (p, m)
+        for p in he
+        for _, m in independent_mutants(
+            p.reference or "",
+            {normalized(m) for _, m in make_mutants(p.reference or "", 10**6, seed)},
+            per_site=1,
+        )
+    ]
     by_id = {p.task_id: p for p in he}
     sets["known-wrong variants (eval/wrong.py)"] = [
         (by_id[s.task_id], s.program(by_id[s.task_id])) for s in wrong_samples(he) if s.task_id in by_id

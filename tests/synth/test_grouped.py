@@ -33,7 +33,10 @@ def _key(o) -> tuple:
 
 def test_grouped_outcomes_are_those_of_one_job_per_program(sandbox):
     grouped = run_grouped(sandbox, [(PROGRAMS, _steps(), 0.5)])[0]
-    alone = [r.steps for r in sandbox.run([Job(program=p, steps=s, timeout=0.5) for p, s in zip(PROGRAMS, _steps())])]
+    alone = [
+        r.steps
+        for r in sandbox.run([Job(program=p, steps=s, timeout=0.5) for p, s in zip(PROGRAMS, _steps())])
+    ]
     assert [[_key(o) for o in g] for g in grouped] == [[_key(o) for o in a] for a in alone]
     assert [o.status for o in grouped[3]] == ["timeout"] * 4  # each step kept its own limit
     assert grouped[0][0].values == [2] and grouped[1][0].values == [3]

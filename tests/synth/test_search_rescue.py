@@ -6,14 +6,25 @@ from __future__ import annotations
 import random
 
 from unitrl.inputs.generate import function_params
-from unitrl.inputs.search import RESCUE_ROUNDS, Search, Tried, _wanted, learn_from_errors, new_search, search_inputs
+from unitrl.inputs.search import (
+    RESCUE_ROUNDS,
+    Search,
+    Tried,
+    _wanted,
+    learn_from_errors,
+    new_search,
+    search_inputs,
+)
 from unitrl.records import Problem
 
 
 def test_error_messages_name_the_wanted_types():
     cases = {
         "TypeError: unsupported operand type(s) for &: 'float' and 'int'": (["int"], {"float"}),
-        "TypeError: unsupported operand type(s) for divmod(): 'list' and 'float'": (["int"], {"list", "float"}),
+        "TypeError: unsupported operand type(s) for divmod(): 'list' and 'float'": (
+            ["int"],
+            {"list", "float"},
+        ),
         "TypeError: '<=' not supported between instances of 'int' and 'list'": (["int"], {"list"}),
         "TypeError: object of type 'int' has no len()": (["str", "list[int]"], {"int"}),
         "TypeError: 'bool' object is not subscriptable": (["list[int]", "str"], {"bool"}),
@@ -54,7 +65,9 @@ def mix(a, b):
 
 
 def test_a_stuck_problem_gets_rescue_rounds_and_finds_calls_that_run(sandbox):
-    probs = [Problem(task_id=f"t/{e}", prompt="", entry_point=e, reference=NEEDS_INTS) for e in ("weekday", "mix")]
+    probs = [
+        Problem(task_id=f"t/{e}", prompt="", entry_point=e, reference=NEEDS_INTS) for e in ("weekday", "mix")
+    ]
     ran = {}
     for rescue in (0, RESCUE_ROUNDS):
         searches = {p.task_id: new_search(p) for p in probs}

@@ -148,7 +148,12 @@ NAME_VALUES: list[tuple[tuple[str, ...], list[Any]]] = [
 def name_values(name: str) -> list[Any]:
     """Values a parameter's name says are meaningful (`encoding` -> codec names)."""
     low = name.lower()
-    return [v for frags, vals in NAME_VALUES if any(low == f or low.endswith("_" + f) for f in frags) for v in vals]
+    return [
+        v
+        for frags, vals in NAME_VALUES
+        if any(low == f or low.endswith("_" + f) for f in frags)
+        for v in vals
+    ]
 
 
 FALLBACK_TYPES = ["int", "str", "list[int]", "float", "bytes", "list[str]", "dict[str,int]", "bool", "object"]

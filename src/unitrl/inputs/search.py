@@ -361,7 +361,9 @@ def search_inputs(
             if r and enough and s.stale_rounds >= (1 if complete else 2):
                 continue  # nothing new lately and plenty of calls: done
             stuck = not any(t.status == "ok" for t in s.tried)
-            if r >= rounds and (r >= rounds + rescue if stuck else r >= 2 * rounds or s.stale_rounds or complete):
+            if r >= rounds and (
+                r >= rounds + rescue if stuck else r >= 2 * rounds or s.stale_rounds or complete
+            ):
                 continue
             calls = propose(s, rngs[tid], want if not (enough and complete) else max(8, want // 3))
             if calls:

@@ -140,7 +140,10 @@ def module_verdict(module: str) -> str | None:
     A restricted module is fine here; what the code uses of it is checked by restricted_verdict."""
     root = module.split(".")[0]
     parts = module.split(".")
-    if any(".".join(parts[:i]) in PURE_MODULES for i in range(1, len(parts) + 1)) or module in RESTRICTED_MODULES:
+    if (
+        any(".".join(parts[:i]) in PURE_MODULES for i in range(1, len(parts) + 1))
+        or module in RESTRICTED_MODULES
+    ):
         return None
     return "impure-import" if root in sys.stdlib_module_names else "non-stdlib-import"
 
@@ -161,7 +164,7 @@ def import_verdict(node: ast.Import | ast.ImportFrom) -> str | None:
 
 
 def restricted_verdict(pieces: list[ast.AST]) -> str | None:
-    """"impure-import" when the code uses a restricted module (os, sys, posixpath...) for anything but
+    """ "impure-import" when the code uses a restricted module (os, sys, posixpath...) for anything but
     its listed attributes (`os.path.join(...)` is fine, `os.environ` or passing `os` along is not)."""
     aliases: dict[str, str] = {}
     for piece in pieces:
@@ -169,7 +172,9 @@ def restricted_verdict(pieces: list[ast.AST]) -> str | None:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.name in RESTRICTED_MODULES or a.name.split(".")[0] in RESTRICTED_MODULES:
-                        aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+                        aliases[a.asname or a.name.split(".")[0]] = (
+                            a.name if a.asname else a.name.split(".")[0]
+                        )
     if not aliases:
         return None
     for piece in pieces:
@@ -180,7 +185,11 @@ def restricted_verdict(pieces: list[ast.AST]) -> str | None:
             module, at = aliases[node.id], node
             while True:
                 parent = parents.get(id(at))
-                if not (isinstance(parent, ast.Attribute) and parent.value is at and isinstance(parent.ctx, ast.Load)):
+                if not (
+                    isinstance(parent, ast.Attribute)
+                    and parent.value is at
+                    and isinstance(parent.ctx, ast.Load)
+                ):
                     return "impure-import"
                 if parent.attr not in RESTRICTED_MODULES[module]:
                     return "impure-import"

@@ -35,7 +35,7 @@ from unitrl.sandbox.jobs import Job, JobResult, Step, StepOutcome
 OK_FLAGS = "__unitrl_ok"
 SAME_ALONE = frozenset(("ok", "error", "syntax-error", "timeout"))  # per-step outcomes of the program itself
 
-_LOADER = '''
+_LOADER = """
 def __unitrl_load(sources):
     spaces, ok = [], []
     for src in sources:
@@ -51,10 +51,12 @@ def __unitrl_load(sources):
 
 def __unitrl_run(k, expr, __spaces=None):
     return eval(expr, __spaces[k])
-'''
+"""
 
 
-def group_job(programs: list[str], steps: list[list[Step]], timeout: float | None, tag: Any = None) -> Job | None:
+def group_job(
+    programs: list[str], steps: list[list[Step]], timeout: float | None, tag: Any = None
+) -> Job | None:
     """One job running program k's steps (eval steps only) for every k, each expression evaluated in
     program k's own namespace; None when some step is not an eval step."""
     if any(step.kind != "eval" for own in steps for step in own):
@@ -69,13 +71,31 @@ def group_job(programs: list[str], steps: list[list[Step]], timeout: float | Non
     return Job(program=program, steps=[Step("eval", exprs=[OK_FLAGS])] + routed, timeout=timeout, tag=tag)
 
 
+MAX_PROGRAMS = 8  # per job: a problem with many looping mutants still spreads over the workers
+
+
 def run_grouped(
     sandbox: Any, groups: list[tuple[list[str], list[list[Step]], float | None]], *, fail_fast: bool = False
 ) -> list[list[list[StepOutcome]]]:
     """For each group (programs, each program's steps, time limit per step): each program's step
-    outcomes, as one job per program would give them (see the module's docstring). With `fail_fast`,
-    a program that must run again alone (a step ran out of memory, say) runs only up to that step and
-    its later steps come back "not-run", unless the step now ends normally."""
+    outcomes, as one job per program would give them (see the module's docstring). A group is run as
+    jobs of at most MAX_PROGRAMS programs. With `fail_fast`, a program that must run again alone (a
+    step ran out of memory, say) runs only up to that step and its later steps come back "not-run",
+    unless the step now ends normally."""
+    parts, owner = [], []
+    for g, (programs, steps, timeout) in enumerate(groups):
+        for lo in range(0, len(programs), MAX_PROGRAMS):
+            parts.append((programs[lo : lo + MAX_PROGRAMS], steps[lo : lo + MAX_PROGRAMS], timeout))
+            owner.append(g)
+    out: list[list[list[StepOutcome]]] = [[] for _ in groups]
+    for g, got in zip(owner, _run_parts(sandbox, parts, fail_fast)):
+        out[g] += got
+    return out
+
+
+def _run_parts(
+    sandbox: Any, groups: list[tuple[list[str], list[list[Step]], float | None]], fail_fast: bool
+) -> list[list[list[StepOutcome]]]:
     jobs, plan = [], []  # plan: (group, program) -> where its outcomes come from
     for g, (programs, steps, timeout) in enumerate(groups):
         job = group_job(programs, steps, timeout, tag=("group", g)) if len(programs) > 1 else None
@@ -97,7 +117,9 @@ def run_grouped(
             if flags is not None and flags[k] and len(mine) == len(own) and odd is None:
                 outcomes[k] = mine
             else:  # alone: all of it, or with fail_fast up to the first odd step of a loaded program
-                upto = odd + 1 if fail_fast and odd is not None and flags is not None and flags[k] else len(own)
+                upto = (
+                    odd + 1 if fail_fast and odd is not None and flags is not None and flags[k] else len(own)
+                )
                 alone.append((g, k, upto))
         out.append(outcomes)
     out = _alone(sandbox, groups, alone, out)
@@ -141,6 +163,9 @@ def grouped_results(
     specs = [(programs, [steps] * len(programs), t) for programs, steps, t in groups]
     runs = run_grouped(sandbox, specs, fail_fast=fail_fast)
     return [
-        [JobResult(tag=k, steps=steps, duration=sum(o.duration for o in steps)) for k, steps in enumerate(group)]
+        [
+            JobResult(tag=k, steps=steps, duration=sum(o.duration for o in steps))
+            for k, steps in enumerate(group)
+        ]
         for group in runs
     ]

@@ -55,7 +55,11 @@ def _run_limited(
     for i, (owner, t) in enumerate(zip(owners, limits)):
         groups.setdefault((id(owner), t), []).append(i)
     specs = [
-        ([calls[i][0] for i in idx], [[Step("eval", exprs=[f"{calls[i][1]}({a})"]) for a in calls[i][2]] for i in idx], t)
+        (
+            [calls[i][0] for i in idx],
+            [[Step("eval", exprs=[f"{calls[i][1]}({a})"]) for a in calls[i][2]] for i in idx],
+            t,
+        )
         for (_, t), idx in groups.items()
     ]
     out: list[list[StepOutcome]] = [[] for _ in calls]
@@ -126,7 +130,9 @@ def _search(
         if not plan:
             return
         ref_out = run_calls(sandbox, ref_calls, min(timeout, SEARCH_TIMEOUT))
-        mut_out = _run_limited(sandbox, mut_calls, [h.limit for h, _, _, _ in plan], [h for h, _, _, _ in plan])
+        mut_out = _run_limited(
+            sandbox, mut_calls, [h.limit for h, _, _, _ in plan], [h for h, _, _, _ in plan]
+        )
         for (h, m, k, mine), outcomes in zip(plan, mut_out):
             ref_by_src = dict(zip(ref_calls[k][2], ref_out[k]))
             for src, o in zip(mine, outcomes):

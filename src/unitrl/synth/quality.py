@@ -93,6 +93,12 @@ def _staged(sandbox: Any, items: list[tuple[Problem, str, float]], first: int) -
     return [row + [False] * (len(p.tests) - len(row)) for (p, _, _), row in zip(items, rows)]
 
 
+def caught(sandbox: Any, items: list[tuple[Problem, str, float]]) -> list[bool]:
+    """For each (problem, program, time limit): does the program fail at least one of the problem's
+    tests? Graded as synth grades mutants: grouped per problem, in stages, leaving at the first failure."""
+    return [any(row) for row in _staged(sandbox, items, 1)]
+
+
 def _coverage(
     sandbox: Any, problems: list[Problem], timeout: float
 ) -> tuple[dict[str, list[set[int]]], dict[str, coverage.Instrumented]]:
