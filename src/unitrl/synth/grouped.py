@@ -1,9 +1,11 @@
-"""Many programs made from ONE problem's reference (its mutants, the trivial programs) in one sandbox job.
+"""Many programs made from ONE problem's reference (its mutants, the trivial programs) in shared sandbox jobs.
 
 Synth grades each problem's 24 mutants and ~12 trivial programs on the problem's tests, then runs the
 surviving mutants on more calls. One job per program pays the sandbox's per-program cost (a fork, its
 page faults and exit: about 3 ms here) dozens of times per problem, against about 30 us per test. Here
-the programs of one problem share one job: a loader runs each program in a namespace of its own, and
+the programs of one problem share jobs of up to MAX_PROGRAMS programs (enough to cut the job count
+several times over, few enough that a problem whose mutants loop still spreads over the workers): a
+loader runs each program in a namespace of its own, and
 each test expression of program k becomes `__unitrl_run(k, '<expression>')`, which evaluates it in
 that namespace (names resolve exactly as alone; two more frames on the stack). Each step stands alone
 (a step that kills the process is resumed in a fresh one by the sandbox, which loads the programs
