@@ -233,6 +233,10 @@ seps = ['/', '\\\\']
 seps = ''.join(seps)
 _EXTRA = {}
 _EXTRA.update(a=1)
+_FILLED = {}
+def _fill(t):
+    t['k'] = 2
+_fill(_FILLED)
 sys.modules['x'] = re
 if len(seps) > 1:
     WIDE = 1
@@ -257,6 +261,10 @@ def wide(k):
     """Offset."""
     return WIDE + k
 
+def filled(k):
+    """Filled in by a helper."""
+    return _FILLED.get(k)
+
 def frame(d):
     """Caller's module."""
     return sys._getframe(d).f_globals.get('__name__')
@@ -269,9 +277,10 @@ def test_tables_changed_after_binding_travel_with_their_changes():
     binding would disagree with the module (and its own docstring)."""
     ex = _extract(TABLES_MODULE)
     kept = {p.entry_point: p for p in ex.problems}
-    assert set(kept) == {"header", "body", "split_at", "extra"}
+    assert set(kept) == {"header", "body", "split_at", "extra", "filled"}
     for name, call, want in [("header", "header(b'-a ')", "-=61_"), ("body", "body(b' a')", " =61"),
-                             ("split_at", "split_at('a/b')", 1), ("extra", "extra('a')", 1)]:  # fmt: skip
+                             ("split_at", "split_at('a/b')", 1), ("extra", "extra('a')", 1),
+                             ("filled", "filled('k')", 2)]:  # fmt: skip
         namespace: dict = {}
         exec(kept[name].reference, namespace)
         assert eval(call, namespace) == want

@@ -59,26 +59,32 @@ def _module_level(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _stores(stmt: ast.stmt) -> tuple[set[str], set[str]]:
-    """(names a statement binds, names whose objects it changes: `t[k] = v`, `t.x += 1`, `del t[k]`)."""
+def _stores(stmt: ast.stmt) -> tuple[set[str], set[str], set[str]]:
+    """(names a statement binds, names whose objects it changes: `t[k] = v`, `t.x += 1`, `del t[k]`,
+    `t.update(...)`, names it passes to a call whose value it drops: `_fill(t)` may fill t in)."""
     if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return {stmt.name}, set()
+        return {stmt.name}, set(), set()
     if isinstance(stmt, ast.Import | ast.ImportFrom):
-        return {(a.asname or a.name).split(".")[0] for a in stmt.names}, set()
-    bound, changed = set(), set()
+        return {(a.asname or a.name).split(".")[0] for a in stmt.names}, set(), set()
+    bound, changed, passed = set(), set(), set()
     for node in _module_level(stmt):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):  # `del name`: see module_table
             bound.add(node.id)
         elif isinstance(node, ast.Subscript | ast.Attribute) and isinstance(node.ctx, ast.Store | ast.Del):
             if (root := _root_name(node)) is not None:
                 changed.add(root)
-        elif isinstance(node, ast.Expr) and (root := _method_target(node)) is not None:
-            changed.add(root)  # `t.update(...)`, `t.append(x)`: may change t in place
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            if (root := _method_target(node)) is not None:
+                changed.add(root)  # `t.update(...)`, `t.append(x)`: may change t in place
+            call = node.value  # `_fill(t)`, `_register(t, key=u)`: the callee may change what it is given
+            passed |= {
+                a.id for a in [*call.args, *(k.value for k in call.keywords)] if isinstance(a, ast.Name)
+            }
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node is not stmt:
             bound.add(node.name)
         elif isinstance(node, ast.alias):
             bound.add((node.asname or node.name).split(".")[0])
-    return bound, changed
+    return bound, changed, passed
 
 
 def _method_target(stmt: ast.Expr) -> str | None:
@@ -114,10 +120,17 @@ def module_table(tree: ast.Module) -> dict[str, list[ast.stmt]]:
             # `try: from _heapq import *` swaps in a C version of the same functions: what the
             # fallback branches bind (not what they delete) is still control flow
             for part in stmt.handlers + stmt.orelse + stmt.finalbody:
-                for name in set().union(*_stores(part)):
+                bound, changed, _ = _stores(part)
+                for name in bound | changed:
                     table[name] = TAINTED
             continue
-        bound, changed = _stores(stmt)
+        bound, changed, passed = _stores(stmt)
+        # a function, class or module handed to a call (`register(f)`) is not data the call fills in
+        changed |= {
+            n
+            for n in passed - bound - changed
+            if table.get(n) and isinstance(table[n][0], ast.Assign | ast.AnnAssign | ast.AugAssign)
+        }
         simple = _flat(stmt) or isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef
                                            | ast.AsyncFunctionDef | ast.ClassDef)  # fmt: skip
         if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
