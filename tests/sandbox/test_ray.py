@@ -25,6 +25,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from procs import children, processes  # noqa: E402
+
 from unitrl.eval.importers import load_humaneval  # noqa: E402
 from unitrl.eval.wrong import canonical_samples, wrong_samples  # noqa: E402
 from unitrl.records import Problem, write_records  # noqa: E402
@@ -57,30 +59,12 @@ def _start(args: list[str], log: Path) -> subprocess.Popen:
 
 def _kill_session(sid: int) -> None:
     """SIGKILL every process whose session is `sid` (a node started by `_start`)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == sid:  # the field after ")" : state, ppid, pgrp, session
+    for pid, fields in processes().items():
+        if int(fields[3]) == sid:  # state, ppid, pgrp, session
             try:
-                os.kill(int(entry), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
 
 
 def _alive_nodes() -> int:
@@ -230,7 +214,7 @@ def test_killed_actor_loses_and_duplicates_nothing(cluster, humaneval, local_ver
         def kill_once(n_done):
             if not killed and n_done >= 30:
                 killed.append(victim.pid)
-                orphans.extend(_children(victim.pid))  # its sandbox workers
+                orphans.extend(children(victim.pid))  # its sandbox workers
                 os.kill(victim.pid, signal.SIGKILL)  # the actor's process, mid-run
 
         orphans: list[int] = []

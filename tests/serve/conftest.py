@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
+from procs import processes, stat_fields
 
 START_TIMEOUT = 60.0
 
@@ -26,15 +26,8 @@ START_TIMEOUT = 60.0
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid` (by parent links in /proc)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+    for p, fields in processes().items():
+        children.setdefault(int(fields[1]), []).append(p)
     out, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -45,11 +38,8 @@ def descendants(pid: int) -> set[int]:
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 @dataclass
