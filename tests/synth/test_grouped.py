@@ -4,7 +4,7 @@ outcomes each gives alone: failing, raising, looping, crashing, memory-hungry an
 from __future__ import annotations
 
 from unitrl.sandbox.jobs import Job, Step
-from unitrl.synth.grouped import group_job, run_grouped
+from unitrl.synth.grouped import group_job, run_each
 
 REF = "def f(x):\n    return x * 2\n"
 PROGRAMS = [
@@ -32,7 +32,7 @@ def _key(o) -> tuple:
 
 
 def test_grouped_outcomes_are_those_of_one_job_per_program(sandbox):
-    grouped = run_grouped(sandbox, [(PROGRAMS, _steps(), 0.5)])[0]
+    grouped = run_each(sandbox, [("problem", p, s, 0.5) for p, s in zip(PROGRAMS, _steps())])
     alone = [
         r.steps
         for r in sandbox.run([Job(program=p, steps=s, timeout=0.5) for p, s in zip(PROGRAMS, _steps())])
@@ -46,7 +46,7 @@ def test_fail_fast_cuts_a_rerun_at_its_first_odd_step(sandbox):
     """A program that had to run alone (memory) stops at that step; later steps are "not-run"."""
     steps = [[Step("eval", exprs=[f"f({a})"]) for a in ["3", "1", "4"]] for _ in range(2)]
     progs = [PROGRAMS[5], REF]
-    out = run_grouped(sandbox, [(progs, steps, 1.0)], fail_fast=True)[0]
+    out = run_each(sandbox, [("problem", p, s, 1.0) for p, s in zip(progs, steps)], fail_fast=True)
     assert out[0][0].status == "memory" and [o.status for o in out[0][1:]] == ["not-run", "not-run"]
     assert [o.values for o in out[1]] == [[6], [2], [8]]
 
@@ -55,9 +55,11 @@ def test_programs_of_different_problems_never_share_a_job(sandbox):
     """A program that patches builtins at load time changes nothing for another problem's programs."""
     patcher = "import builtins\nbuiltins.len = lambda x: 99\ndef f(x):\n    return len([x])\n"
     honest = "def f(x):\n    return len([x, x])\n"
-    out = run_grouped(sandbox, [([patcher, patcher], [[Step("eval", exprs=["f(1)"])]] * 2, 1.0),
-                                ([honest, honest], [[Step("eval", exprs=["f(1)"])]] * 2, 1.0)])  # fmt: skip
-    assert [o[0].values for o in out[1]] == [[2], [2]]
+    step = [Step("eval", exprs=["f(1)"])]
+    a, b = object(), object()  # two problems
+    out = run_each(sandbox, [(a, patcher, step, 1.0), (b, honest, step, 1.0), (a, patcher, step, 1.0),
+                             (b, honest, step, 1.0)])  # fmt: skip
+    assert [out[1][0].values, out[3][0].values] == [[2], [2]]
 
 
 def test_exec_steps_and_single_programs_are_not_grouped():

@@ -76,22 +76,26 @@ def group_job(
 MAX_PROGRAMS = 8  # per job: a problem with many looping mutants still spreads over the workers
 
 
-def run_grouped(
-    sandbox: Any, groups: list[tuple[list[str], list[list[Step]], float | None]], *, fail_fast: bool = False
-) -> list[list[list[StepOutcome]]]:
-    """For each group (programs, each program's steps, time limit per step): each program's step
-    outcomes, as one job per program would give them (see the module's docstring). A group is run as
-    jobs of at most MAX_PROGRAMS programs. With `fail_fast`, a program that must run again alone (a
+def run_each(
+    sandbox: Any, items: list[tuple[Any, str, list[Step], float | None]], *, fail_fast: bool = False
+) -> list[list[StepOutcome]]:
+    """For each (owner, program, its steps, time limit per step): the program's step outcomes, as one
+    job per program would give them (see the module's docstring). Programs of the same owner (a
+    problem: compared by identity) and time limit share jobs of at most MAX_PROGRAMS programs;
+    programs of different owners never do. With `fail_fast`, a program that must run again alone (a
     step ran out of memory, say) runs only up to that step and its later steps come back "not-run",
     unless the step now ends normally."""
-    parts, owner = [], []
-    for g, (programs, steps, timeout) in enumerate(groups):
-        for lo in range(0, len(programs), MAX_PROGRAMS):
-            parts.append((programs[lo : lo + MAX_PROGRAMS], steps[lo : lo + MAX_PROGRAMS], timeout))
-            owner.append(g)
-    out: list[list[list[StepOutcome]]] = [[] for _ in groups]
-    for g, got in zip(owner, _run_parts(sandbox, parts, fail_fast)):
-        out[g] += got
+    by_owner: dict[tuple[int, float | None], list[int]] = {}
+    for i, (owner, _, _, timeout) in enumerate(items):
+        by_owner.setdefault((id(owner), timeout), []).append(i)
+    chunks = [
+        idx[lo : lo + MAX_PROGRAMS] for idx in by_owner.values() for lo in range(0, len(idx), MAX_PROGRAMS)
+    ]
+    parts = [([items[i][1] for i in c], [items[i][2] for i in c], items[c[0]][3]) for c in chunks]
+    out: list[list[StepOutcome]] = [[] for _ in items]
+    for c, got in zip(chunks, _run_parts(sandbox, parts, fail_fast)):
+        for i, steps in zip(c, got):
+            out[i] = steps
     return out
 
 
@@ -156,18 +160,3 @@ def _flags(r: JobResult, n: int) -> list[bool] | None:
     if not isinstance(flags, list) or len(flags) != n or not all(type(f) is bool for f in flags):
         return None
     return flags
-
-
-def grouped_results(
-    sandbox: Any, groups: list[tuple[list[str], list[Step], float | None]], *, fail_fast: bool = False
-) -> list[list[JobResult]]:
-    """For each (programs, the shared steps, time limit): one JobResult per program (tag: its index)."""
-    specs = [(programs, [steps] * len(programs), t) for programs, steps, t in groups]
-    runs = run_grouped(sandbox, specs, fail_fast=fail_fast)
-    return [
-        [
-            JobResult(tag=k, steps=steps, duration=sum(o.duration for o in steps))
-            for k, steps in enumerate(group)
-        ]
-        for group in runs
-    ]

@@ -22,7 +22,7 @@ from unitrl.inputs.calls import round_trips, run_calls, same_value
 from unitrl.inputs.search import SEARCH_TIMEOUT, magnitude, new_search
 from unitrl.records import Problem
 from unitrl.sandbox.jobs import Step, StepOutcome
-from unitrl.synth.grouped import run_grouped
+from unitrl.synth.grouped import run_each
 
 ROUNDS = 3
 
@@ -50,23 +50,10 @@ def _run_limited(
     sandbox: Any, calls: list[tuple[str, str, list[str]]], limits: list[float], owners: list[Any]
 ) -> list[list[StepOutcome]]:
     """run_calls with each problem's own time limit (a looping survivor costs its problem's limit per
-    call); the survivors of one problem (same owner) share a sandbox job (see grouped.py)."""
-    groups: dict[tuple[int, float], list[int]] = {}
-    for i, (owner, t) in enumerate(zip(owners, limits)):
-        groups.setdefault((id(owner), t), []).append(i)
-    specs = [
-        (
-            [calls[i][0] for i in idx],
-            [[Step("eval", exprs=[f"{calls[i][1]}({a})"]) for a in calls[i][2]] for i in idx],
-            t,
-        )
-        for (_, t), idx in groups.items()
-    ]
-    out: list[list[StepOutcome]] = [[] for _ in calls]
-    for idx, runs in zip(groups.values(), run_grouped(sandbox, specs) if specs else []):
-        for i, steps in zip(idx, runs):
-            out[i] = steps
-    return out
+    call); the survivors of one problem (same owner) share sandbox jobs (see grouped.py)."""
+    items = [(owner, prog, [Step("eval", exprs=[f"{entry}({a})"]) for a in args], t)
+             for (prog, entry, args), t, owner in zip(calls, limits, owners)]  # fmt: skip
+    return run_each(sandbox, items)
 
 
 def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:

@@ -11,6 +11,7 @@ input we ever generated is most likely equivalent and is left out of the rate (i
 from __future__ import annotations
 
 import ast
+import copy
 import random
 from collections.abc import Callable
 
@@ -149,7 +150,7 @@ class _Replace(ast.NodeTransformer):
         return self.new if node is self.target else super().generic_visit(node)
 
 
-def _splice(source: bytes, starts: list[int], node: ast.AST, name: str, mutation: Mutation) -> str | None:
+def _splice(source: bytes, starts: list[int], node: ast.AST, mutation: Mutation) -> str | None:
     """The mutant as the source with one segment replaced (formatting and comments kept), or None when
     the edit cannot be made in place (the caller then rebuilds the whole tree)."""
     if isinstance(node, ast.If | ast.While):
@@ -160,10 +161,9 @@ def _splice(source: bytes, starts: list[int], node: ast.AST, name: str, mutation
         target, new = node, "continue" if isinstance(node, ast.Break) else "break"
     else:
         target = node
-        copy = copy_tree(node)
-        replacement = mutation(copy)
-        done = replacement if replacement is not None else copy
-        new = ast.unparse(done)
+        edited = copy.deepcopy(node)  # the small subtree the mutation edits, never the whole module
+        replacement = mutation(edited)
+        new = ast.unparse(replacement if replacement is not None else edited)
         if new == ast.unparse(node):
             return None
         if not isinstance(node, ast.Slice | ast.stmt):
@@ -175,13 +175,6 @@ def _splice(source: bytes, starts: list[int], node: ast.AST, name: str, mutation
     if new is None:
         new = f"not ({source[lo:hi].decode()})"
     return (source[:lo] + new.encode() + source[hi:]).decode()
-
-
-def copy_tree(node: ast.AST) -> ast.AST:
-    """A deep copy of a (small) subtree: the node a mutation edits, never the whole module."""
-    import copy
-
-    return copy.deepcopy(node)
 
 
 def _in_fstring(tree: ast.Module) -> set[int]:
@@ -210,7 +203,7 @@ def make_mutants(source: str, max_mutants: int = 12, seed: int = 0) -> list[tupl
     for i, name, mutation in plan:
         if len(out) >= max_mutants:
             break
-        text = None if id(sites[i]) in fstrings else _splice(raw, starts, sites[i], name, mutation)
+        text = None if id(sites[i]) in fstrings else _splice(raw, starts, sites[i], mutation)
         if text is not None:
             try:
                 compile(text, "<mutant>", "exec")

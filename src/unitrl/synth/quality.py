@@ -29,7 +29,7 @@ from unitrl.records import Problem
 from unitrl.sandbox.grade import build_job, judge_job
 from unitrl.sandbox.jobs import Job, JobResult
 from unitrl.synth.execution import assert_for
-from unitrl.synth.grouped import grouped_results
+from unitrl.synth.grouped import run_each
 from unitrl.synth.guide import Hunt, guided_inputs
 from unitrl.synth.mutants import make_mutants
 from unitrl.synth.select import greedy_cover
@@ -56,21 +56,16 @@ def _grade_grouped(
     sandbox: Any, items: list[tuple[Problem, str, float]], fail_fast: bool = False
 ) -> list[list[bool]]:
     """Failed-per-test rows as `_grade` gives them, with the programs of one problem (same problem, same
-    time limit: its mutants and trivial programs) sharing one sandbox job (see grouped.py). With
+    time limit: its mutants and trivial programs) sharing sandbox jobs (see grouped.py). With
     `fail_fast`, tests after a step that had to be rerun alone and failed there are not run (False)."""
-    groups: dict[tuple[int, float], list[int]] = {}
-    for i, (p, _, t) in enumerate(items):
-        groups.setdefault((id(p), t), []).append(i)
-    specs = []
-    for (_, t), idx in groups.items():
-        jobs = [build_job(items[i][0], items[i][1], timeout=t) for i in idx]
-        specs.append(([j.program for j in jobs], jobs[0].steps, t))
-    rows: list[list[bool]] = [[] for _ in items]
-    for idx, results in zip(groups.values(), grouped_results(sandbox, specs, fail_fast=fail_fast)):
-        for i, r in zip(idx, results):
-            p = items[i][0]
-            verdict = judge_job(p, r, "q")
-            rows[i] = [t.status not in ("pass", "not-run") for t in verdict.tests] or [True] * len(p.tests)
+    jobs = [build_job(p, prog, timeout=t) for p, prog, t in items]
+    runs = run_each(
+        sandbox, [(p, j.program, j.steps, t) for (p, _, t), j in zip(items, jobs)], fail_fast=fail_fast
+    )
+    rows = []
+    for (p, _, _), steps in zip(items, runs):
+        verdict = judge_job(p, JobResult(tag=None, steps=steps), "q")
+        rows.append([t.status not in ("pass", "not-run") for t in verdict.tests] or [True] * len(p.tests))
     return rows
 
 
