@@ -74,7 +74,7 @@ def _stores(stmt: ast.stmt) -> tuple[set[str], set[str], set[str]]:
             if (root := _root_name(node)) is not None:
                 changed.add(root)
         elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            if (root := _method_target(node)) is not None:
+            if (root := _method_target(node.value)) is not None:
                 changed.add(root)  # `t.update(...)`, `t.append(x)`: may change t in place
             call = node.value  # `_fill(t)`, `_register(t, key=u)`: the callee may change what it is given
             passed |= {
@@ -87,13 +87,9 @@ def _stores(stmt: ast.stmt) -> tuple[set[str], set[str], set[str]]:
     return bound, changed, passed
 
 
-def _method_target(stmt: ast.Expr) -> str | None:
-    """`t` for a statement `t.update(...)` / `t.append(...)`: a call that may change t in place."""
-    if isinstance(stmt.value, ast.Call):
-        f = stmt.value.func
-        if isinstance(f, ast.Attribute):
-            return _root_name(f.value)
-    return None
+def _method_target(call: ast.Call) -> str | None:
+    """`t` for a call `t.update(...)` / `t.append(...)`: one that may change t in place."""
+    return _root_name(call.func.value) if isinstance(call.func, ast.Attribute) else None
 
 
 _FLAT = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Pass)
@@ -124,6 +120,8 @@ def module_table(tree: ast.Module) -> dict[str, list[ast.stmt]]:
                 for name in bound | changed:
                     table[name] = TAINTED
             continue
+        if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
+            continue  # `x: int` binds nothing
         bound, changed, passed = _stores(stmt)
         # a function, class or module handed to a call (`register(f)`) is not data the call fills in
         changed |= {
@@ -133,8 +131,6 @@ def module_table(tree: ast.Module) -> dict[str, list[ast.stmt]]:
         }
         simple = _flat(stmt) or isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef
                                            | ast.AsyncFunctionDef | ast.ClassDef)  # fmt: skip
-        if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
-            continue  # `x: int` binds nothing
         loads = {n.id for n in _module_level(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         for name in bound | changed:
             before = table.get(name)
