@@ -246,7 +246,7 @@ def run_round(sandbox: Any, batch: list[tuple[Search, list[inp.Input]]], timeout
 
 
 # TypeError/AttributeError messages that name the type an argument should have had: (pattern, the types
-# wanted, which groups name the rejected types; None: every group).
+# wanted, best first); the pattern's groups name the rejected types (no group: any type was rejected).
 _SCALARS = {"int", "float", "str", "bytes", "bool"}
 _WANTS: list[tuple[re.Pattern, list[str]]] = [
     (re.compile(r"bytes-like object is required, not '(\w+)'"), ["bytes"]),
