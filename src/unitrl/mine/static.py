@@ -175,6 +175,10 @@ def restricted_verdict(pieces: list[ast.AST]) -> str | None:
                         aliases[a.asname or a.name.split(".")[0]] = (
                             a.name if a.asname else a.name.split(".")[0]
                         )
+            elif isinstance(node, ast.ImportFrom):  # `from os import path`: a module, held to its list
+                for a in node.names:
+                    if f"{node.module}.{a.name}" in RESTRICTED_MODULES:
+                        aliases[a.asname or a.name] = f"{node.module}.{a.name}"
     if not aliases:
         return None
     for piece in pieces:
