@@ -66,3 +66,28 @@ def test_exec_steps_and_single_programs_are_not_grouped():
     assert group_job([REF, REF], [[Step("exec", code="assert f(1) == 2")]] * 2, 1.0) is None
     job = group_job([REF, REF], [[Step("eval", exprs=["f(1)"])]] * 2, 1.0)
     assert job is not None and len(job.steps) == 3 and "__unitrl_run(1, 'f(1)')" in job.steps[2].exprs
+
+
+def test_fail_fast_ends_a_programs_run_at_its_first_timeout_and_the_others_run_on(sandbox):
+    """One time limit for a looping program, not one per step left; the other programs in the job keep
+    every outcome they give alone."""
+    loops_on_3 = "def f(x):\n    while x == 3:\n        pass\n    return x * 2\n"
+    calls = ["1", "3", "4", "3", "5"]
+    progs = [loops_on_3, REF, PROGRAMS[3], PROGRAMS[1]]
+    steps = [[Step("eval", exprs=[f"f({a})"]) for a in calls] for _ in progs]
+    cut = run_each(sandbox, [("problem", p, s, 0.2) for p, s in zip(progs, steps)], fail_fast=True)
+    full = run_each(sandbox, [("problem", p, s, 0.2) for p, s in zip(progs, steps)])
+    assert [o.status for o in cut[0]] == ["ok", "timeout", "not-run", "not-run", "not-run"]
+    assert [o.status for o in full[0]] == ["ok", "timeout", "ok", "timeout", "ok"]
+    assert [o.status for o in cut[2]] == ["timeout"] + ["not-run"] * 4
+    assert [[o.values for o in r] for r in cut[1::2]] == [
+        [[2], [6], [8], [6], [10]],
+        [[3], [9], [12], [9], [15]],
+    ]
+    assert [[o.values for o in r] for r in full[1::2]] == [
+        [[2], [6], [8], [6], [10]],
+        [[3], [9], [12], [9], [15]],
+    ]
+    # alone (a job of its own) the same holds
+    [alone] = run_each(sandbox, [("other", loops_on_3, steps[0], 0.2)], fail_fast=True)
+    assert [o.status for o in alone] == ["ok", "timeout", "not-run", "not-run", "not-run"]

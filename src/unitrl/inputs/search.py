@@ -34,9 +34,11 @@ from unitrl.sandbox.jobs import Job, Step, StepOutcome
 DROP_BY_STATUS = {"error": "raised", "timeout": "timeout", "memory": "memory", "output-limit": "output-limit"}
 
 
-@dataclass
+@dataclass(eq=False)
 class Tried:
-    """One call of the instrumented reference: its outcome and the branch outcomes it reached."""
+    """One call of the instrumented reference: its outcome and the branch outcomes it reached. Compared
+    by identity: a search never tries the same call twice, and field-by-field equality made every
+    `t in calls` of the test picking walk values and outcome sets."""
 
     inp: inp.Input
     src: str

@@ -177,8 +177,9 @@ def start(job_fd: int, result_fd: int, out_fd: int, stdin_fd: int, devnull: int,
                 run_stdio(marshal.loads(program), meta["timeout"], out)
             else:
                 run_program(
-                    marshal.loads(program), steps, meta["todo"], meta["timeout"], meta["main_name"], out
-                )
+                    marshal.loads(program), steps, meta["todo"], meta["timeout"], meta["main_name"], out,
+                    meta.get("ends"),
+                )  # fmt: skip
     except BaseException:  # noqa: BLE001
         status = 1
     try:
@@ -251,9 +252,17 @@ class Reporter:
 
 
 def run_program(
-    code: object, steps: list[tuple], todo: list[int], timeout: float, main_name: str, out: Reporter
+    code: object,
+    steps: list[tuple],
+    todo: list[int],
+    timeout: float,
+    main_name: str,
+    out: Reporter,
+    ends: list[int] | None = None,
 ) -> None:
-    """Run the compiled program, then the compiled steps listed in `todo`.
+    """Run the compiled program, then the compiled steps listed in `todo`. With `ends` (`Job.segments`:
+    for each step, the end of its run), a step that times out or runs out of memory ends its run: the
+    run's later steps are skipped (the supervisor reports them "not-run").
 
     Frames: ["load", status, detail] once, then [i, status, values or None, detail, seconds] per step.
     """
@@ -262,7 +271,10 @@ def run_program(
     out.send(["load", status, detail])
     if status != "ok":
         return
+    skip_to = -1
     for i in todo:
+        if i < skip_to:
+            continue
         kind, payload = steps[i]
         out.at(i)
         if kind == "syntax-error":
@@ -274,6 +286,8 @@ def run_program(
             fn = lambda stmts=payload: exec(stmts, namespace)  # noqa: E731
         status, detail, value, seconds = _timed(fn, timeout)
         out.send([i, status, value, detail, seconds])
+        if ends and status in ("timeout", "memory"):
+            skip_to = ends[i]
 
 
 def _timed(fn, timeout: float) -> tuple[str, str, object, float]:

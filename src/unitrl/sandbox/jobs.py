@@ -46,6 +46,12 @@ class Job:
     steps: list[Step]
     timeout: float | None = None  # seconds per step; None = the sandbox's default
     tag: Any = None  # caller's key, returned untouched
+    # Optional: the step indices at which runs of steps begin (ascending, the first 0). When a step ends
+    # the program's process (a timeout, the memory or output limit, a crash), the later steps of ITS run
+    # come back "not-run" instead of running in a fresh process; the other runs go on as usual. For a
+    # caller that stops at a program's first failure anyway (mutant scoring: many programs' steps in
+    # one job, one run each), so a program that loops costs one time limit, not one per test left.
+    segments: list[int] | None = None
 
 
 @dataclass

@@ -5,7 +5,8 @@ each with a scrubbed environment and its own private uid when run as root; the c
 the first frame on the worker's stdin. `run(jobs)` streams jobs to them over pipes with a single-threaded
 selector loop (two jobs in flight per worker, non-blocking writes, so neither side can deadlock on a full
 pipe) and returns `JobResult`s in input order, or hands each to `on_result` as it arrives (so a caller can
-judge and release values at once instead of holding a whole batch).
+judge and release values at once instead of holding a whole batch). Several threads may call `run` at
+once; their jobs share the workers, and one caller at a time drives the loop for all of them.
 
 Failures are charged to whoever caused them. A worker runs one job at a time, so when it dies, stops
 answering or answers `infra`, the job at the head of its queue is the suspect: it is retried once on a
@@ -31,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -152,8 +154,23 @@ class _Worker:
                 pass
 
 
+class _Batch:
+    """One `run` call's jobs and where their results go."""
+
+    def __init__(self, jobs: list[Job], progress: Callable | None, on_result: Callable | None):
+        self.jobs, self.progress, self.on_result = jobs, progress, on_result
+        self.results: list[JobResult | None] = [None] * len(jobs)
+        self.attempts = [0] * len(jobs)
+        self.left = len(jobs)
+        self.queue = collections.deque(range(len(jobs)))  # indices not yet sent to a worker
+        self.error: BaseException | None = None
+
+
 class Sandbox:
-    """A pool of isolated workers. Use as a context manager; reusable across many `run` calls."""
+    """A pool of isolated workers. Use as a context manager; reusable across many `run` calls, from
+    several threads at once."""
+
+    concurrent_runs = True  # `run` may be called from several threads at once
 
     def __init__(self, config: SandboxConfig | None = None):
         self.cfg = config or SandboxConfig()
@@ -171,6 +188,15 @@ class Sandbox:
         self.base = os.path.join(tempfile.gettempdir(), f"unitrl-sandbox-{os.getpid()}-{id(self) % 100000}")
         self.workers: list[_Worker] = []
         self._steps_json: dict[int, tuple[list, str]] = {}  # id(job.steps) -> (the list, its JSON)
+        # Shared by the callers of `run` (see there): jobs not yet sent, and who drives the loop.
+        self._state = threading.Condition()
+        self._pending: collections.deque[_Batch] = collections.deque()  # batches with jobs to send
+        self._driving = False
+        self._where: dict[int, tuple[_Batch, int]] = {}  # job id on the wire -> (batch, index)
+        self._ids = itertools.count()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         atexit.register(self.close)
         try:
             self.workers = [_Worker(i, self.cfg, self.base) for i in range(self.n)]
@@ -197,6 +223,10 @@ class Sandbox:
         for w in self.workers:
             w.kill()
         self.workers = []
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
         shutil.rmtree(self.base, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------ run
@@ -209,80 +239,157 @@ class Sandbox:
     ) -> list[JobResult | None]:
         """Run every job. Results come back in input order, or, with `on_result(index, result)`, are
         handed over as they arrive and not kept (the returned list then holds None).
-        `progress(k)` is called as k more jobs finish."""
-        jobs = list(jobs)
-        results: list[JobResult | None] = [None] * len(jobs)
-        pending = collections.deque(range(len(jobs)))
-        attempts = [0] * len(jobs)
-        payloads: dict[int, bytes] = {}
-        done = 0
+        `progress(k)` is called as k more jobs finish.
 
-        def finish(i: int, result: JobResult) -> None:
-            nonlocal done
-            payloads.pop(i, None)
-            done += 1
-            if on_result is not None:
-                on_result(i, result)
-            else:
-                results[i] = result
-            if progress:
-                progress(1)
+        Several threads may call `run` at once: their jobs share the workers (first come, first
+        served, the batches taking turns job by job), so one caller's jobs run while another works out
+        its next batch and a small batch never waits for a large one. One caller at a time
+        drives the dispatch loop for everyone's jobs; when its own jobs are done it hands over to a
+        waiting caller. A batch's callbacks may then run on another caller's thread; an exception from
+        them ends that batch (its jobs not yet started are dropped) and is raised in its own caller."""
+        batch = _Batch(list(jobs), progress, on_result)
+        if not batch.jobs:
+            return []
+        for job in batch.jobs:
+            if job.segments is not None and not _good_segments(job.segments, len(job.steps)):
+                raise ValueError(f"Job.segments must be ascending step indices from 0: {job.segments!r}")
+        with self._state:
+            self._pending.append(batch)
+        self._wake()
+        while True:
+            with self._state:
+                self._state.wait_for(lambda: batch.left == 0 or not self._driving)
+                if batch.left == 0:
+                    break
+                self._driving = True
+            try:
+                self._drive(batch)
+            finally:
+                with self._state:
+                    self._driving = False
+                    self._state.notify_all()
+        if batch.error is not None:
+            raise batch.error
+        return batch.results
 
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: the driver wakes anyway
+
+    def _finish(self, batch: _Batch, i: int, result: JobResult) -> None:
+        """Hand one result to its batch (called by the driving thread)."""
+        if batch.error is None:
+            try:
+                if batch.on_result is not None:
+                    batch.on_result(i, result)
+                else:
+                    batch.results[i] = result
+                if batch.progress:
+                    batch.progress(1)
+            except BaseException as exc:  # noqa: BLE001 - raised in the batch's own caller
+                batch.error = exc
+        with self._state:
+            batch.left -= 1
+            if batch.error is not None and batch.queue:  # its jobs not yet started are dropped
+                batch.left -= len(batch.queue)
+                batch.queue.clear()
+            if batch.left == 0:
+                self._state.notify_all()
+
+    def _next(self) -> tuple[_Batch, int] | None:
+        """The next job to send: the batches with jobs left take turns, one job each."""
+        with self._state:
+            while self._pending:
+                batch = self._pending.popleft()
+                if batch.queue:
+                    i = batch.queue.popleft()
+                    if batch.queue:
+                        self._pending.append(batch)
+                    return batch, i
+            return None
+
+    def _requeue(self, items: list[tuple[_Batch, int]]) -> None:
+        """Jobs a dead worker held: first in line again, each in its own batch."""
+        with self._state:
+            for batch, i in reversed(items):
+                batch.queue.appendleft(i)
+                if batch in self._pending:
+                    self._pending.remove(batch)
+                self._pending.appendleft(batch)
+
+    def _drive(self, mine: _Batch) -> None:
+        """Dispatch everyone's jobs to the workers and collect replies until `mine` is done."""
         sel = selectors.DefaultSelector()
         for w in self.workers:
             sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+            w.writing = False
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
         try:
-            while done < len(jobs):
+            while mine.left:
                 for w in self.workers:
-                    while pending and len(w.inflight) < 2:
-                        i = pending.popleft()
-                        if i not in payloads:
-                            payloads[i] = self._payload(i, jobs[i])
+                    while len(w.inflight) < 2 and (item := self._next()) is not None:
+                        batch, i = item
+                        gid = next(self._ids)
+                        self._where[gid] = item
                         if not w.inflight:
                             w.head_since = time.monotonic()
-                        w.outbuf += payloads[i]
-                        w.inflight[i] = self._budget(jobs[i])
+                        w.outbuf += self._payload(gid, batch.jobs[i])
+                        w.inflight[gid] = self._budget(batch.jobs[i])
                     self._flush(w)
                     self._want_write(sel, w)
                 for key, _ in sel.select(timeout=0.5):
                     w = key.data
+                    if w is None:  # another caller queued jobs
+                        try:
+                            os.read(self._wake_r, 4096)
+                        except BlockingIOError:
+                            pass
+                        continue
                     if key.fileobj is w.proc.stdin:  # room in the pipe for the rest of a large job
                         self._flush(w)
                         self._want_write(sel, w)
                         continue
                     for reply in self._read(w):
-                        i = reply.get("id")
-                        if w.broken or not isinstance(i, int) or i not in w.inflight:
+                        gid = reply.get("id")
+                        if w.broken or not isinstance(gid, int) or gid not in w.inflight:
                             continue
                         if "infra" in reply:
                             w.broken = str(reply["infra"])[:300]
                             continue
-                        del w.inflight[i]
+                        del w.inflight[gid]
                         w.head_since = time.monotonic()
-                        finish(i, self._result(jobs[i], reply))
+                        batch, i = self._where.pop(gid)
+                        self._finish(batch, i, self._result(batch.jobs[i], reply))
                 for w in list(self.workers):
                     failure = self._failure(w)
                     if failure is None:
                         continue
                     kind, why = failure
                     head = next(iter(w.inflight), None)
-                    for i in reversed([i for i in w.inflight if i != head]):
-                        pending.appendleft(i)  # never started: requeued, not charged
+                    # never started: requeued, not charged
+                    self._requeue([self._where.pop(g) for g in w.inflight if g != head])
                     sel.unregister(w.proc.stdout)
+                    if w.writing:
+                        sel.unregister(w.proc.stdin)
                     w.outbuf.clear()
-                    self._want_write(sel, w)
                     fresh = self._replace(w)
                     sel.register(fresh.proc.stdout, selectors.EVENT_READ, fresh)
                     if head is None:
                         continue
-                    attempts[head] += 1
-                    if attempts[head] < 2:
-                        pending.appendleft(head)
+                    batch, i = self._where.pop(head)
+                    batch.attempts[i] += 1
+                    if batch.attempts[i] < 2:
+                        self._requeue([(batch, i)])
                     else:
-                        finish(head, self._charge(jobs[head], kind, why))
+                        self._finish(batch, i, self._charge(batch.jobs[i], kind, why))
         finally:
+            for w in self.workers:
+                if w.writing:
+                    sel.unregister(w.proc.stdin)
+                    w.writing = False
             sel.close()
-        return results
 
     @staticmethod
     def _failure(w: _Worker) -> tuple[str, str] | None:
@@ -344,7 +451,10 @@ class Sandbox:
                 self._steps_json.clear()
             cached = self._steps_json[id(job.steps)] = (job.steps, json.dumps(steps, separators=(",", ":")))
         timeout = job.timeout if job.timeout is not None else self.cfg.timeout
-        return wire.pack({"id": i, "program": job.program, "steps": cached[1], "timeout": timeout})
+        frame = {"id": i, "program": job.program, "steps": cached[1], "timeout": timeout}
+        if job.segments is not None:
+            frame["segments"] = list(job.segments)
+        return wire.pack(frame)
 
     def _budget(self, job: Job) -> float:
         """Seconds a job may hold its worker: more than the supervisor's own cap for it (see
@@ -417,6 +527,17 @@ class Sandbox:
         if len(steps) != len(job.steps):
             return _infra(job, "sandbox reply had the wrong number of steps")
         return JobResult(job.tag, steps, float(reply.get("duration", 0.0)))
+
+
+def _good_segments(segments: object, n: int) -> bool:
+    return (
+        isinstance(segments, list)
+        and bool(segments)
+        and segments[0] == 0
+        and all(type(k) is int for k in segments)
+        and all(a < b for a, b in zip(segments, segments[1:]))
+        and segments[-1] < max(n, 1)
+    )
 
 
 def _infra(job: Job, why: str) -> JobResult:

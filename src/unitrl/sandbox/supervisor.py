@@ -173,11 +173,14 @@ class Supervisor:
                 out.append(got[0] or ["error", None, None, "no result", 0.0])
             return out
         outcomes: list = [None] * len(steps)
+        ends = _segment_ends(job.get("segments"), len(steps))
         todo = list(range(len(steps)))
         while todo:
-            got = self.supervise(program, steps_blob, len(steps), timeout, todo, budget)
+            got = self.supervise(program, steps_blob, len(steps), timeout, todo, budget, ends=ends)
             for i in todo:
                 outcomes[i] = got[i]
+            if ends:
+                _stop_runs(outcomes, todo, ends)
             left = [i for i in todo if outcomes[i] is None]
             if len(left) == len(todo):  # no progress at all (should not happen): never loop forever
                 outcomes[left[0]] = ["error", None, None, "the program made no progress", 0.0]
@@ -194,6 +197,7 @@ class Supervisor:
         todo: list[int],
         budget: JobBudget,
         stdin: str | None = None,
+        ends: list[int] | None = None,
     ) -> list:
         """Run one child over the steps in `todo`; return outcomes (None for steps it did not report)."""
         cfg = self.cfg
@@ -213,6 +217,7 @@ class Supervisor:
             "workdir": self._fresh_workdir(),
             "timeout": timeout,
             "todo": todo,
+            "ends": ends,
             "main_name": cfg["main_name"],
             "stdio": stdin is not None,
         }
@@ -369,6 +374,40 @@ class Supervisor:
             run.budget.output_bytes -= len(text)
             outcomes[0][2] = text.decode("utf-8", "replace")
         return outcomes
+
+
+STOPPING = frozenset(("timeout", "memory", "output-limit"))  # statuses that end a step's run (Job.segments)
+
+
+def _stop_runs(outcomes: list, todo: list[int], ends: list[int]) -> None:
+    """After a step that timed out, ran out of memory or output, or ended the process (the last step
+    reported before the child died), the later steps of its run come back "not-run" (the child skips
+    them; a fresh child must not run them either)."""
+    reported = [i for i in todo if outcomes[i] is not None]
+    died = reported[-1] if reported and len(reported) < len(todo) else -1
+    for i in reported:
+        if outcomes[i][0] in STOPPING or (i == died and outcomes[i][0] != "ok"):
+            for j in range(i + 1, ends[i]):
+                if outcomes[j] is None:
+                    outcomes[j] = ["not-run", None, None, "after a step that ended its run", 0.0]
+
+
+def _segment_ends(segments: object, n: int) -> list[int] | None:
+    """For each step, the index just past the run of steps it belongs to (see `Job.segments`); None
+    without segments. Anything but ascending ints from 0 within range is refused (an infra error)."""
+    if segments is None:
+        return None
+    if (
+        type(segments) is not list
+        or not segments
+        or segments[0] != 0
+        or any(type(k) is not int for k in segments)
+        or any(not a < b for a, b in zip(segments, segments[1:]))
+        or segments[-1] > max(n - 1, 0)
+    ):
+        raise ValueError("segments must be ascending step indices starting at 0")  # fmt: skip
+    bounds = segments + [n]
+    return [bounds[k + 1] for k in range(len(segments)) for _ in range(bounds[k], bounds[k + 1])]
 
 
 def _on_frames(frames: list, outcomes: list, load: list | None) -> list | None:

@@ -11,9 +11,11 @@ chunk size and wherever a run was interrupted.
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,16 @@ class SynthConfig:
     request_timeout: float = field(default=120.0, metadata={"min": 0, "min_exclusive": True, "max": 86400})
     cache_dir: str = field(default="", metadata={"help": "disk cache of answers (default: <out>.cache)"})
     chunk: int = field(default=256, metadata={"help": "problems per resumable chunk", "min": 1})
+    overlap: int = field(
+        default=3,
+        metadata={
+            "help": "execution engine: parts of 16 problems worked on at once (threads over one sandbox), "
+            "so the workers run one part's jobs while this process works out another's; the output is the "
+            "same for any value (1: one chunk at a time)",
+            "min": 1,
+            "max": 64,
+        },
+    )
     ray: str = ray_field()
 
 
@@ -209,6 +221,40 @@ def synth_chunk(
     return outcome
 
 
+PART = 16  # problems per part when parts overlap: enough jobs per batch to keep the workers busy
+
+
+def _outcomes(sb: Any, cfg: SynthConfig, todo: list, endpoints: Any) -> Iterator[tuple[list, dict]]:
+    """(chunk, its outcome) in input order. With the execution engine and `overlap` > 1 on a local
+    sandbox, parts of PART problems are worked on by `overlap` threads at once (a bounded window ahead
+    of the one being written): while one part's jobs run in the sandbox, another's next jobs are
+    worked out here (the per-problem parent work that would otherwise leave the workers idle). Every
+    problem's outcome depends on that problem alone, so the output is the same as one at a time."""
+    size = max(1, cfg.chunk)
+    threads = cfg.overlap if cfg.engine == "execution" and getattr(sb, "concurrent_runs", False) else 1
+    if threads <= 1:
+        for i in range(0, len(todo), size):
+            chunk = todo[i : i + size]
+            yield chunk, synth_chunk(sb, cfg, chunk, endpoints)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    part = min(size, PART)
+    parts = [todo[i : i + part] for i in range(0, len(todo), part)]
+    window: collections.deque = collections.deque()
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="synth")
+    try:
+        for k in range(len(parts)):
+            while len(window) < 2 * threads and k + len(window) < len(parts):
+                nxt = parts[k + len(window)]
+                window.append(pool.submit(synth_chunk, sb, cfg, nxt, endpoints))
+            yield parts[k], window.popleft().result()
+    finally:
+        for f in window:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_synth(cfg: SynthConfig) -> dict[str, Any]:
     from rich.console import Console
     from rich.progress import Progress
@@ -247,9 +293,7 @@ def run_synth(cfg: SynthConfig) -> dict[str, Any]:
             Progress(transient=True) as bar,
         ):
             task = bar.add_task(f"synth ({cfg.engine})", total=len(todo))
-            for i in range(0, len(todo), max(1, cfg.chunk)):
-                chunk = todo[i : i + max(1, cfg.chunk)]
-                outcome = synth_chunk(sb, cfg, chunk, endpoints)
+            for chunk, outcome in _outcomes(sb, cfg, todo, endpoints):
                 for p in chunk:  # input order, so the partial file does not depend on completion order
                     kept, reason = outcome.get(p.task_id, (None, "no-output"))
                     if reason in TRANSIENT_DROPS:

@@ -3,9 +3,10 @@
 Synth grades each problem's 24 mutants and ~12 trivial programs on the problem's tests, then runs the
 surviving mutants on more calls. One job per program pays the sandbox's per-program cost (a fork, its
 page faults and exit: about 3 ms here) dozens of times per problem, against about 30 us per test. Here
-the programs of one problem share jobs of up to MAX_PROGRAMS programs (enough to cut the job count
-several times over, few enough that a problem whose mutants loop still spreads over the workers): a
-loader runs each program in a namespace of its own, and
+the programs of one problem share jobs of up to MAX_PROGRAMS programs (all of a problem's mutants and
+trivial programs in one job per grading stage; with `fail_fast` a program that loops costs one time
+limit, and other problems' jobs keep the other workers busy): a loader runs each program in a
+namespace of its own, and
 each test expression of program k becomes `__unitrl_run(k, '<expression>')`, which evaluates it in
 that namespace (names resolve exactly as alone; two more frames on the stack). Each step stands alone
 (a step that kills the process is resumed in a fresh one by the sandbox, which loads the programs
@@ -57,10 +58,12 @@ def __unitrl_run(k, expr, __spaces=None):
 
 
 def group_job(
-    programs: list[str], steps: list[list[Step]], timeout: float | None, tag: Any = None
+    programs: list[str], steps: list[list[Step]], timeout: float | None, tag: Any = None, stop: bool = False
 ) -> Job | None:
     """One job running program k's steps (eval steps only) for every k, each expression evaluated in
-    program k's own namespace; None when some step is not an eval step."""
+    program k's own namespace; None when some step is not an eval step. With `stop`, a step that ends
+    the process (a timeout, say) ends its program's run: that program's later steps come back
+    "not-run" (`Job.segments`), the other programs' steps still run."""
     if any(step.kind != "eval" for own in steps for step in own):
         return None
     routed = [Step("eval", exprs=[f"__unitrl_run({k}, {e!r})" for e in step.exprs]) for k, own in enumerate(steps)
@@ -70,10 +73,15 @@ def group_job(
         "__unitrl_run.__defaults__ = (__unitrl_spaces,)\n"
         "del __unitrl_load, __unitrl_spaces\n"
     )
-    return Job(program=program, steps=[Step("eval", exprs=[OK_FLAGS])] + routed, timeout=timeout, tag=tag)
+    segments = None
+    if stop:  # the loader's step, then one run per program that has steps
+        starts = [1 + sum(len(own) for own in steps[:k]) for k in range(len(steps))]
+        segments = [0] + sorted({at for at, own in zip(starts, steps) if own})
+    job_steps = [Step("eval", exprs=[OK_FLAGS])] + routed
+    return Job(program=program, steps=job_steps, timeout=timeout, tag=tag, segments=segments)
 
 
-MAX_PROGRAMS = 8  # per job: a problem with many looping mutants still spreads over the workers
+MAX_PROGRAMS = 64  # per job: every mutant (24) and trivial program (~12) of a problem
 
 
 def run_each(
@@ -82,9 +90,10 @@ def run_each(
     """For each (owner, program, its steps, time limit per step): the program's step outcomes, as one
     job per program would give them (see the module's docstring). Programs of the same owner (a
     problem: compared by identity) and time limit share jobs of at most MAX_PROGRAMS programs;
-    programs of different owners never do. With `fail_fast`, a program that must run again alone (a
-    step ran out of memory, say) runs only up to that step and its later steps come back "not-run",
-    unless the step now ends normally."""
+    programs of different owners never do. With `fail_fast` (for callers that stop at a program's
+    first failure), a step that ends the process (a timeout) also ends that program: its later steps
+    come back "not-run"; and a program that must run again alone (a step ran out of memory, say) runs
+    only up to that step, its later steps "not-run", unless the step now ends normally."""
     by_owner: dict[tuple[int, float | None], list[int]] = {}
     for i, (owner, _, _, timeout) in enumerate(items):
         by_owner.setdefault((id(owner), timeout), []).append(i)
@@ -104,7 +113,7 @@ def _run_parts(
 ) -> list[list[list[StepOutcome]]]:
     jobs, plan = [], []  # plan: (group, program) -> where its outcomes come from
     for g, (programs, steps, timeout) in enumerate(groups):
-        job = group_job(programs, steps, timeout, tag=("group", g)) if len(programs) > 1 else None
+        job = group_job(programs, steps, timeout, ("group", g), fail_fast) if len(programs) > 1 else None
         if job is not None:
             jobs.append(job)
         plan.append(job is not None)
@@ -119,7 +128,7 @@ def _run_parts(
         for k, own in enumerate(steps):
             mine = r.steps[at : at + len(own)] if r is not None else []
             at += len(own)
-            odd = next((j for j, o in enumerate(mine) if not _same_alone(o)), None)
+            odd = next((j for j, o in enumerate(_until_stop(mine)) if not _same_alone(o)), None)
             if flags is not None and flags[k] and len(mine) == len(own) and odd is None:
                 outcomes[k] = mine
             else:  # alone: all of it, or with fail_fast up to the first odd step of a loaded program
@@ -128,17 +137,27 @@ def _run_parts(
                 )
                 alone.append((g, k, upto))
         out.append(outcomes)
-    out = _alone(sandbox, groups, alone, out)
+    out = _alone(sandbox, groups, alone, out, fail_fast)
     if fail_fast:  # a cut rerun whose last step now ended normally: the rest must run after all
         again = [(g, k, len(groups[g][1][k])) for g, k, upto in alone
                  if upto < len(groups[g][1][k]) and _same_alone(out[g][k][upto - 1])]  # fmt: skip
-        out = _alone(sandbox, groups, again, out)
+        out = _alone(sandbox, groups, again, out, fail_fast)
     return out  # type: ignore[return-value]
 
 
-def _alone(sandbox: Any, groups: list, todo: list[tuple[int, int, int]], out: list) -> list:
-    """Run program k of group g alone on its first `upto` steps; the rest come back "not-run"."""
-    jobs = [Job(program=groups[g][0][k], steps=groups[g][1][k][:upto], timeout=groups[g][2], tag=(g, k))
+def _until_stop(mine: list[StepOutcome]) -> list[StepOutcome]:
+    """A program's outcomes up to the step that ended its run (the "not-run" after it are the stop's)."""
+    for j, o in enumerate(mine):
+        if o.status == "not-run" and j and mine[j - 1].status != "ok":
+            return mine[:j]
+    return mine
+
+
+def _alone(sandbox: Any, groups: list, todo: list[tuple[int, int, int]], out: list, stop: bool) -> list:
+    """Run program k of group g alone on its first `upto` steps; the rest come back "not-run". With
+    `stop`, a step that ends the process ends the program's run too."""
+    jobs = [Job(program=groups[g][0][k], steps=groups[g][1][k][:upto], timeout=groups[g][2], tag=(g, k),
+                segments=[0] if stop and upto else None)
             for g, k, upto in todo]  # fmt: skip
     for (g, k, upto), r in zip(todo, sandbox.run(jobs) if jobs else []):
         rest = len(groups[g][1][k]) - upto

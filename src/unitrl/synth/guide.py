@@ -12,6 +12,7 @@ reference on the new tests (a second, separate run) before keeping them.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,18 @@ class Hunt:
     limit: float = 1.0  # seconds per call for the survivors: the problem's time limit
     found: dict[int, tuple[str, Any]] = field(default_factory=dict)  # survivor index -> (args, expected)
     spent: int = 0
+
+    @functools.cached_property
+    def parents(self) -> tuple[list[inp.Input], list[inp.Param], dict[str, list[Any]], set[str], int]:
+        """What every round's proposals grow from, worked out once: the pooled calls with a value
+        (parsed), the parameters and literals of the reference, the sources already run, and the size
+        cap (twice the pool's largest call: no slow calls)."""
+        parsed = [
+            i for src, status, _ in self.pool if status == "ok" and (i := inp.parse_args(src)) is not None
+        ]
+        s = new_search(self.problem) if parsed else None
+        cap = 2 * max((magnitude(i) for i in parsed), default=0)
+        return parsed, s.params if s else [], s.literals if s else {}, {src for src, _, _ in self.pool}, cap
 
 
 def _differs(ref_status: str, ref_value: Any, o: StepOutcome) -> bool:
@@ -81,14 +94,9 @@ def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
 
 def _proposals(h: Hunt, rng: random.Random, n: int) -> list[str]:
     """Type-aware mutations of pooled calls (one or two arguments changed)."""
-    parsed = [i for src, status, _ in h.pool if status == "ok" and (i := inp.parse_args(src)) is not None]
+    parsed, params, literals, seen, cap = h.parents
     if not parsed:
         return []
-    s = new_search(h.problem)
-    params = s.params if s else []
-    literals = s.literals if s else {}
-    seen = {src for src, _, _ in h.pool}
-    cap = 2 * max(magnitude(i) for i in parsed)  # no bigger than twice the pool's largest: no slow calls
     grown = mutate.grow_inputs(params, parsed, literals, rng, 2 * n, seen=seen)
     return [inp.args_source(i) for i in grown if magnitude(i) <= cap][:n]
 
