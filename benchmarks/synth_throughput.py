@@ -1,19 +1,28 @@
-"""Throughput of the `execution` engine, and its tests' mutant kill rate against HumanEval's own tests.
+"""Throughput of `unitrl synth --engine execution` with mutant scoring on, as a user runs it.
 
-Table 1: problems mined from the standard library, tests synthesized with `execution` (~20 per problem),
-then the kill rate measured; problems per minute for synthesis alone and with the quality pass.
-Table 2: a slice of HumanEval. Tests are synthesized from the canonical solutions with HumanEval's tests
-hidden; the same mutants of each canonical solution are graded against HumanEval's tests and against the
-synthesized ones (no equivalence filtering, so both rates share one denominator).
+The corpus is what `unitrl mine` finds in the standard library with its defaults (and, optionally,
+HumanEval's canonical solutions with their tests hidden). Each row is one `unitrl synth` run over the
+same file, in this one process, one after another:
+- `--overlap 1`: one chunk at a time (the sandbox idles while this process works out the next jobs);
+- the defaults (`--overlap 3`: parts of 16 problems worked on by three threads over one sandbox);
+- `--mutants 0 --guide-mutants 0`: no mutant scoring and no mutant-guided additions (the input search,
+  the checks of the reference, the trivial programs and the coverage pass still run).
+Beside the time: the sandbox jobs and steps the run asked for, the steps that ran out of time and the
+CPU seconds they spent (a mutant that loops costs its problem's whole time limit, at least the 0.25 s
+floor), the pooled kill rate, and whether the output is byte for byte that of the first row.
 
-    .venv/bin/python benchmarks/synth_throughput.py --problems 200 --humaneval 60
+    .venv/bin/python benchmarks/synth_throughput.py [--humaneval 164] [--workers 2]
+
+Writes benchmarks/results/synth_throughput.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import os
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,117 +31,127 @@ from rich.console import Console
 from rich.table import Table
 
 from unitrl.mine.cli import MineConfig, run_mine
-from unitrl.records import Problem, read_problems
-from unitrl.sandbox import Sandbox, SandboxConfig
-from unitrl.synth.execution import synthesize_execution
-from unitrl.synth.quality import measure_quality
+from unitrl.records import write_records
+from unitrl.sandbox import pool
+from unitrl.synth.cli import SynthConfig, run_synth
+
+RESULTS = Path(__file__).parent / "results" / "synth_throughput.json"
+ROWS = [
+    ("--overlap 1 (one chunk at a time)", {"overlap": 1}),
+    ("defaults (--overlap 3)", {}),
+    ("--mutants 0 --guide-mutants 0", {"mutants": 0, "guide_mutants": 0}),
+]
 
 
-def mine_stdlib(n: int, seed: int) -> list[Problem]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "mined.jsonl"
-        run_mine(MineConfig(out=str(path), limit=n, seed=seed))
-        return read_problems(path)
+class Counts:
+    """Jobs, steps and timed-out steps of every `Sandbox.run` call (all threads), by wrapping it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs = self.steps = self.timeouts = 0
+        self.timeout_seconds = 0.0
+        self.original = pool.Sandbox.run
+
+    def __enter__(self) -> Counts:
+        counts, original = self, self.original
+
+        def run(sb, jobs, *args, **kwargs):
+            jobs = list(jobs)
+            results = original(sb, jobs, *args, **kwargs)
+            with counts.lock:
+                counts.jobs += len(jobs)
+                counts.steps += sum(len(j.steps) for j in jobs)
+                for r in results:
+                    for o in r.steps if r is not None else []:
+                        if o.status == "timeout":
+                            counts.timeouts += 1
+                            counts.timeout_seconds += o.duration
+            return results
+
+        pool.Sandbox.run = run
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pool.Sandbox.run = self.original
 
 
-def throughput(sb: Sandbox, problems: list[Problem], seed: int) -> list[tuple]:
-    start = time.time()
-    out, pools = synthesize_execution(sb, problems, n_tests=20, seed=seed)
-    t_synth = time.time() - start
-    measure_quality(sb, out, pools, max_mutants=12, seed=seed)
-    t_all = time.time() - start
-    n_tests = [len(p.tests) for p in out]
-    kills = [p.meta["synth"]["kill_rate"] for p in out if p.meta["synth"].get("kill_rate") is not None]
-    return [
-        (
-            "execution: synthesize",
-            len(out),
-            f"{statistics.fmean(n_tests):.1f}",
-            f"{t_synth:.1f}",
-            f"{len(out) / t_synth * 60:.0f}",
-            "-",
-        ),
-        (
-            "execution: + 12 mutants/problem",
-            len(out),
-            f"{statistics.fmean(n_tests):.1f}",
-            f"{t_all:.1f}",
-            f"{len(out) / t_all * 60:.0f}",
-            f"{statistics.fmean(kills):.3f}" if kills else "-",
-        ),
-    ]
+def one_run(problems: Path, out: Path, workers: int, settings: dict, extra: dict) -> dict:
+    cfg = SynthConfig(problems=str(problems), out=str(out), workers=workers, **extra, **settings)
+    with Counts() as counts:
+        t0 = time.perf_counter()
+        summary = run_synth(cfg)
+        seconds = time.perf_counter() - t0
+    mutants = summary.get("mutants") or {}
+    return {
+        "problems_in": summary["problems_in"],
+        "kept": summary["problems_out"],
+        "seconds": round(seconds, 1),
+        "problems_per_minute": round(summary["problems_in"] / seconds * 60, 1),
+        "jobs": counts.jobs,
+        "steps": counts.steps,
+        "timeouts": counts.timeouts,
+        "timeout_cpu_seconds": round(counts.timeout_seconds, 1),
+        "kill_rate_pooled": mutants.get("kill_rate_pooled"),
+        "output": out.read_bytes(),
+    }
 
 
-def humaneval_kills(sb: Sandbox, n: int, seed: int) -> list[tuple]:
+def corpus_rows(name: str, problems: Path, workers: int, tmp: Path, extra: dict) -> list[dict]:
+    rows = []
+    for i, (label, settings) in enumerate(ROWS):
+        r = one_run(problems, tmp / f"{name}-{i}.jsonl", workers, settings, extra)
+        r["setting"] = label
+        r["same_output_as_first_row"] = r["output"] == rows[0]["output"] if rows else True
+        rows.append(r)
+    for r in rows:
+        del r["output"]
+    return rows
+
+
+def humaneval_file(n: int, tmp: Path) -> Path:
     from unitrl.eval.importers import load_humaneval
 
-    original = load_humaneval()[:n]
-    hidden = [replace(p, tests=[], meta={}) for p in original]
-    synthesized, _ = synthesize_execution(sb, hidden, n_tests=20, seed=seed)
-    with_tests = [p for p in synthesized if len(p.tests) >= 5]
-    ids = {p.task_id for p in with_tests}
-    he = [replace(p, meta={}) for p in original if p.task_id in ids]
-    measure_quality(sb, he, None, max_mutants=12, seed=seed)
-    measure_quality(sb, with_tests, None, max_mutants=12, seed=seed)
-    rows = []
-    for name, probs in (("HumanEval's own tests", he), ("execution-synthesized tests", with_tests)):
-        rates = [p.meta["synth"]["kill_rate"] for p in probs if p.meta["synth"].get("kill_rate") is not None]
-        killed = sum(p.meta["synth"]["n_killed"] for p in probs)
-        total = sum(p.meta["synth"]["n_mutants"] for p in probs)
-        tests = statistics.fmean(len(p.tests) for p in probs)
-        rows.append(
-            (
-                name,
-                len(probs),
-                f"{tests:.1f}",
-                f"{killed}/{total}",
-                f"{killed / total:.3f}",
-                f"{statistics.fmean(rates):.3f}",
-            )
-        )
-    by_id = {p.task_id: p.meta["synth"]["n_killed"] for p in he}
-    better = sum(p.meta["synth"]["n_killed"] > by_id[p.task_id] for p in with_tests)
-    worse = sum(p.meta["synth"]["n_killed"] < by_id[p.task_id] for p in with_tests)
-    rows.append(
-        ("synthesized kill more / fewer (problems)", len(with_tests), "-", f"{better} / {worse}", "-", "-")
-    )
-    return rows
+    path = tmp / "humaneval-hidden.jsonl"
+    write_records(path, [replace(p, tests=[], meta={}) for p in load_humaneval()[:n]])
+    return path
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--problems", type=int, default=200, help="stdlib problems for the throughput table")
-    ap.add_argument(
-        "--humaneval", type=int, default=60, help="HumanEval problems for the kill-rate table (0: skip)"
-    )
+    ap.add_argument("--humaneval", type=int, default=164, help="HumanEval problems, tests hidden (0: skip)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    console = Console(width=140)
-    problems = mine_stdlib(args.problems, args.seed)  # before our sandbox opens: mine runs its own
-    with Sandbox(SandboxConfig(workers=args.workers, timeout=1.0)) as sb:
-        t1 = Table(title=f"execution engine throughput ({args.workers} sandbox workers)")
-        for col in ("stage", "problems", "tests/problem", "seconds", "problems/min", "mean kill rate"):
-            t1.add_column(col)
-        for row in throughput(sb, problems, args.seed):
-            t1.add_row(*map(str, row))
-        console.print(t1)
+    console = Console(width=160)
+    result: dict = {"workers": args.workers, "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        mined = tmp / "mined.jsonl"
+        run_mine(MineConfig(out=str(mined), workers=args.workers))
+        result["stdlib"] = corpus_rows("stdlib", mined, args.workers, tmp, {})
         if args.humaneval:
-            t2 = Table(
-                title=f"HumanEval[:{args.humaneval}]: same mutants of the canonical solution, 12 per problem"
-            )
-            for col in (
-                "tests",
-                "problems",
-                "tests/problem",
-                "mutants killed",
-                "pooled kill rate",
-                "mean kill rate",
-            ):
-                t2.add_column(col)
-            for row in humaneval_kills(sb, args.humaneval, args.seed):
-                t2.add_row(*map(str, row))
-            console.print(t2)
+            he = humaneval_file(args.humaneval, tmp)
+            result["humaneval"] = corpus_rows("humaneval", he, args.workers, tmp, {"decontam": "off"})
+    result["load_after"] = os.getloadavg()[0]
+    for corpus in ("stdlib", "humaneval"):
+        if corpus not in result:
+            continue
+        t = Table(
+            title=f"`unitrl synth` on {corpus} ({args.workers} sandbox workers, {os.cpu_count()} cores)"
+        )
+        cols = ("setting", "problems", "kept", "seconds", "problems/min", "jobs", "steps", "timeouts (CPU s)",
+                "kill rate (pooled)", "same output as row 1")  # fmt: skip
+        for c in cols:
+            t.add_column(c, justify="left" if c == "setting" else "right")
+        for r in result[corpus]:
+            t.add_row(r["setting"], str(r["problems_in"]), str(r["kept"]), f"{r['seconds']:.1f}",
+                      f"{r['problems_per_minute']:.0f}", str(r["jobs"]), str(r["steps"]),
+                      f"{r['timeouts']} ({r['timeout_cpu_seconds']:.1f})",
+                      "-" if r["kill_rate_pooled"] is None else f"{r['kill_rate_pooled']:.3f}",
+                      "yes" if r["same_output_as_first_row"] else "no")  # fmt: skip
+        console.print(t)
+    console.print(f"load average before {result['load_before']:.2f}, after {result['load_after']:.2f}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

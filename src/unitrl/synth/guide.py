@@ -69,6 +69,61 @@ def _run_limited(
     return run_each(sandbox, items)
 
 
+BATCH = 16  # pooled calls per step in `_from_pool`
+_TRY = """
+def __unitrl_try(call):
+    try:
+        return (True, call())
+    except MemoryError:
+        raise
+    except Exception as exc:
+        return (False, type(exc).__name__)
+"""
+
+
+def _run_batched(
+    sandbox: Any, calls: list[tuple[str, str, list[str]]], limits: list[float], owners: list[Any]
+) -> list[list[StepOutcome]]:
+    """`_run_limited`'s outcomes with BATCH calls per step: a program runs many pooled calls, and a
+    step (a fork's share of the supervisor's and the parent's work per result) per call cost more than
+    the calls. Each call is wrapped so that its exception is its own outcome ("error"); a step that
+    does not end "ok" as a whole (a call looped, ran out of memory, returned a value that cannot travel
+    or raised something other than an Exception) runs again one call per step, so every outcome is
+    the one `_run_limited` gives."""
+    items, spans = [], []
+    for (prog, entry, args), t, owner in zip(calls, limits, owners):
+        groups = [args[k : k + BATCH] for k in range(0, len(args), BATCH)]
+        steps = [Step("eval", exprs=["[" + ", ".join(f"__unitrl_try(lambda: {entry}({a}))" for a in g) + "]"])
+                 for g in groups]  # fmt: skip
+        items.append((owner, prog + "\n" + _TRY, steps, t))
+        spans.append(groups)
+    out: list[list[StepOutcome]] = []
+    again: list[tuple[int, int]] = []  # (program, batch) to run one call per step
+    for p, (groups, got) in enumerate(zip(spans, run_each(sandbox, items))):
+        mine: list[StepOutcome] = []
+        for b, (g, o) in enumerate(zip(groups, got)):
+            v = o.values[0] if o.status == "ok" and o.values else None
+            pairs = v if isinstance(v, list) and len(v) == len(g) else None
+            if pairs is None or not all(isinstance(x, tuple) and len(x) == 2 for x in pairs):
+                again.append((p, b))
+                mine += [StepOutcome("not-run")] * len(g)
+                continue
+            for ok, value in pairs:
+                mine.append(
+                    StepOutcome("ok", values=[value])
+                    if ok is True
+                    else StepOutcome("error", error=str(value))
+                )
+        out.append(mine)
+    if again:
+        redo = [(calls[p][0], calls[p][1], spans[p][b]) for p, b in again]
+        fresh = _run_limited(sandbox, redo, [limits[p] for p, _ in again], [owners[p] for p, _ in again])
+        for (p, b), outcomes in zip(again, fresh):
+            at = b * BATCH
+            out[p][at : at + len(outcomes)] = outcomes
+    return out
+
+
 def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
     """Run every survivor on its problem's pooled calls with a value; keep the first that separates,
     preferring a call that separates several survivors (fewer tests)."""
@@ -78,7 +133,7 @@ def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
         for m, program in enumerate(h.survivors):
             calls.append((program, h.problem.entry_point or "", [src for src, _ in usable]))
             owners.append((h, m, usable))
-    results = _run_limited(sandbox, calls, [h.limit for h, _, _ in owners], [h for h, _, _ in owners])
+    results = _run_batched(sandbox, calls, [h.limit for h, _, _ in owners], [h for h, _, _ in owners])
     by_call: dict[tuple[int, str], list[int]] = {}
     for (h, m, usable), outcomes in zip(owners, results):
         for (src, value), o in zip(usable, outcomes):
