@@ -95,30 +95,33 @@ def test_fail_fast_ends_a_programs_run_at_its_first_timeout_and_the_others_run_o
 
 def test_batched_pool_calls_give_the_outcomes_of_one_call_per_step(sandbox):
     """guide's `_run_batched` (BATCH calls per step, each call's exception its own outcome) against
-    `_run_limited` (a step per call): same statuses and values, including a call that loops, one that
-    returns a value that cannot travel, one that exits and one that runs out of memory."""
+    `_run_limited` (a step per call), both stopping a program at its first call that runs out of time
+    or memory: same statuses and values, including a call that returns a value that cannot travel and
+    one that exits."""
     from unitrl.synth import guide
 
     odd = (
         "def f(x):\n"
-        "    if x == 3:\n        while True:\n            pass\n"
         "    if x == 5:\n        return lambda: 0\n"
         "    if x == 7:\n        raise SystemExit(1)\n"
-        "    if x == 9:\n        return [0] * (10 ** 10)\n"
         "    if x == 11:\n        raise KeyError(x)\n"
+        "    if x == 20:\n        while True:\n            pass\n"
         "    return x * 2\n"
     )
+    hungry = "def f(x):\n    if x == 9:\n        return [0] * (10 ** 10)\n    return x * 3\n"
     args = [str(a) for a in range(1, 2 * guide.BATCH + 6)]
-    progs = [odd, REF, PROGRAMS[1], PROGRAMS[2]]
+    progs = [odd, REF, hungry, PROGRAMS[2]]
     calls = [(p, "f", args) for p in progs]
     owner = object()
     batched = guide._run_batched(sandbox, calls, [0.3] * len(progs), [owner] * len(progs))
-    alone = guide._run_limited(sandbox, calls, [0.3] * len(progs), [owner] * len(progs))
+    alone = guide._run_limited(sandbox, calls, [0.3] * len(progs), [owner] * len(progs), fail_fast=True)
 
     def key(o):
         return (o.status, repr(o.values) if o.status == "ok" else None)
 
     assert [[key(o) for o in r] for r in batched] == [[key(o) for o in r] for r in alone]
-    assert [key(o)[0] for o in batched[0][:11]] == ["ok", "ok", "timeout", "ok", "error", "ok", "error", "ok",
-                                                    "memory", "ok", "error"]  # fmt: skip
-    assert batched[1][0].values == [2] and batched[2][1].values == [6]
+    statuses = [o.status for o in batched[0]]
+    assert [i + 1 for i, st in enumerate(statuses) if st == "error"] == [5, 7, 11]
+    assert statuses[19] == "timeout" and set(statuses[20:]) == {"not-run"} and statuses.count("ok") == 16
+    assert [o.status for o in batched[2][7:10]] == ["ok", "memory", "not-run"]
+    assert batched[1][0].values == [2] and [o.values for o in batched[1][-2:]] == [[2 * 36], [2 * 37]]

@@ -60,13 +60,18 @@ def _differs(ref_status: str, ref_value: Any, o: StepOutcome) -> bool:
 
 
 def _run_limited(
-    sandbox: Any, calls: list[tuple[str, str, list[str]]], limits: list[float], owners: list[Any]
+    sandbox: Any,
+    calls: list[tuple[str, str, list[str]]],
+    limits: list[float],
+    owners: list[Any],
+    fail_fast: bool = False,
 ) -> list[list[StepOutcome]]:
-    """run_calls with each problem's own time limit (a looping survivor costs its problem's limit per
-    call); the survivors of one problem (same owner) share sandbox jobs (see grouped.py)."""
+    """run_calls with each problem's own time limit; the survivors of one problem (same owner) share
+    sandbox jobs (see grouped.py). With `fail_fast`, a survivor's calls stop at the first that runs out
+    of time (or memory): the later ones come back "not-run" instead of costing a time limit each."""
     items = [(owner, prog, [Step("eval", exprs=[f"{entry}({a})"]) for a in args], t)
              for (prog, entry, args), t, owner in zip(calls, limits, owners)]  # fmt: skip
-    return run_each(sandbox, items)
+    return run_each(sandbox, items, fail_fast=fail_fast)
 
 
 BATCH = 16  # pooled calls per step in `_from_pool`
@@ -84,12 +89,13 @@ def __unitrl_try(call):
 def _run_batched(
     sandbox: Any, calls: list[tuple[str, str, list[str]]], limits: list[float], owners: list[Any]
 ) -> list[list[StepOutcome]]:
-    """`_run_limited`'s outcomes with BATCH calls per step: a program runs many pooled calls, and a
-    step (a fork's share of the supervisor's and the parent's work per result) per call cost more than
-    the calls. Each call is wrapped so that its exception is its own outcome ("error"); a step that
-    does not end "ok" as a whole (a call looped, ran out of memory, returned a value that cannot travel
-    or raised something other than an Exception) runs again one call per step, so every outcome is
-    the one `_run_limited` gives."""
+    """`_run_limited(..., fail_fast=True)`'s outcomes with BATCH calls per step: a program runs many
+    pooled calls, and a step (a fork's share of the supervisor's and the parent's work per result) per
+    call cost more than the calls. Each call is wrapped so that its exception is its own outcome
+    ("error"); a step that does not end "ok" as a whole (a call looped, ran out of memory, returned a
+    value that cannot travel or raised something other than an Exception) runs again one call per
+    step, so every outcome is the one a step per call gives, up to the first call that runs out of time
+    or memory: the program's later calls come back "not-run"."""
     items, spans = [], []
     for (prog, entry, args), t, owner in zip(calls, limits, owners):
         groups = [args[k : k + BATCH] for k in range(0, len(args), BATCH)]
@@ -99,9 +105,12 @@ def _run_batched(
         spans.append(groups)
     out: list[list[StepOutcome]] = []
     again: list[tuple[int, int]] = []  # (program, batch) to run one call per step
-    for p, (groups, got) in enumerate(zip(spans, run_each(sandbox, items))):
+    for p, (groups, got) in enumerate(zip(spans, run_each(sandbox, items, fail_fast=True))):
         mine: list[StepOutcome] = []
         for b, (g, o) in enumerate(zip(groups, got)):
+            if o.status == "not-run":  # after a batch that ran out of time
+                mine += [StepOutcome("not-run")] * len(g)
+                continue
             v = o.values[0] if o.status == "ok" and o.values else None
             pairs = v if isinstance(v, list) and len(v) == len(g) else None
             if pairs is None or not all(isinstance(x, tuple) and len(x) == 2 for x in pairs):
@@ -117,7 +126,9 @@ def _run_batched(
         out.append(mine)
     if again:
         redo = [(calls[p][0], calls[p][1], spans[p][b]) for p, b in again]
-        fresh = _run_limited(sandbox, redo, [limits[p] for p, _ in again], [owners[p] for p, _ in again])
+        fresh = _run_limited(
+            sandbox, redo, [limits[p] for p, _ in again], [owners[p] for p, _ in again], fail_fast=True
+        )
         for (p, b), outcomes in zip(again, fresh):
             at = b * BATCH
             out[p][at : at + len(outcomes)] = outcomes
@@ -126,7 +137,8 @@ def _run_batched(
 
 def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
     """Run every survivor on its problem's pooled calls with a value; keep the first that separates,
-    preferring a call that separates several survivors (fewer tests)."""
+    preferring a call that separates several survivors (fewer tests). A survivor's calls stop at the
+    first that runs out of time: that call separates it, and each later one could cost a time limit."""
     calls, owners = [], []
     for h in hunts:
         usable = [(src, v) for src, status, v in h.pool if status == "ok"]
@@ -137,7 +149,7 @@ def _from_pool(sandbox: Any, hunts: list[Hunt], timeout: float) -> None:
     by_call: dict[tuple[int, str], list[int]] = {}
     for (h, m, usable), outcomes in zip(owners, results):
         for (src, value), o in zip(usable, outcomes):
-            if _differs("ok", value, o):
+            if o.status != "not-run" and _differs("ok", value, o):
                 by_call.setdefault((id(h), src), []).append(m)
     for (h, m, usable), _ in zip(owners, results):
         options = [(len(by_call[(id(h), src)]), -i, src, v) for i, (src, v) in enumerate(usable)
@@ -180,16 +192,23 @@ def _search(
         if not plan:
             return
         ref_out = run_calls(sandbox, ref_calls, min(timeout, SEARCH_TIMEOUT))
+        # Survivors run only the calls whose reference value can make a test, and stop at the first
+        # that differs by running out of time (the search keeps the first call that differs anyway).
+        usable: list[dict[str, Any]] = []
+        for (_, _, props), outcomes in zip(ref_calls, ref_out):
+            values = {src: o.values[0] for src, o in zip(props, outcomes) if o.status == "ok" and o.values}
+            usable.append({src: v for src, v in values.items() if round_trips(v)})
+        mut_calls = [(prog, entry, [src for src in mine if src in usable[k]])
+                     for (prog, entry, _), (_, _, k, mine) in zip(mut_calls, plan)]  # fmt: skip
         mut_out = _run_limited(
-            sandbox, mut_calls, [h.limit for h, _, _, _ in plan], [h for h, _, _, _ in plan]
+            sandbox, mut_calls, [h.limit for h, _, _, _ in plan], [h for h, _, _, _ in plan], fail_fast=True
         )
-        for (h, m, k, mine), outcomes in zip(plan, mut_out):
-            ref_by_src = dict(zip(ref_calls[k][2], ref_out[k]))
-            for src, o in zip(mine, outcomes):
-                ro = ref_by_src[src]
-                value = ro.values[0] if ro.status == "ok" and ro.values else None
-                if ro.status == "ok" and round_trips(value) and _differs("ok", value, o):
-                    h.found[m] = (src, value)
+        for (h, m, k, _), (_, _, run), outcomes in zip(plan, mut_calls, mut_out):
+            for src, o in zip(run, outcomes):
+                if o.status == "not-run":
+                    break
+                if _differs("ok", usable[k][src], o):
+                    h.found[m] = (src, usable[k][src])
                     break
 
 
