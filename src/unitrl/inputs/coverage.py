@@ -8,7 +8,10 @@ body and `except` handler records that it ran. Constant tests (`while True:`) ar
 instrumented program computes exactly what the original does; its outcome ids come back from the
 sandbox as values, either per call (`probe_expr`: the value or the exception, the outcomes that call
 reached, and the arguments after the call, so a function that changes its arguments in place is seen
-doing it) or per test of a suite (`take_step` between the tests). Branch coverage is covered
+doing it) or per test of a suite (`take_step` between the tests). A probed call also counts its probe
+events (branch tests, loop turns, function entries) and stops with "too-much-work" past WORK_BUDGET:
+a deterministic measure of a slow input, where a CPU-time limit near a call's running time would
+decide differently from run to run (the CPU limit stays, for time spent in builtins). Branch coverage is covered
 outcomes over all of them; a helper the entry point never calls counts against it.
 """
 
@@ -19,22 +22,37 @@ from dataclasses import dataclass, field
 
 from unitrl.sandbox.jobs import Step
 
+WORK_BUDGET = 200_000  # probe events (branch tests, loop turns, function entries) per search call
+
 PRELUDE = """
 _unitrl_hits = set()
+_unitrl_work = [0, 0]  # [probe events in this call, budget (0: none)]
+
+
+class _UnitrlTooMuchWork(BaseException):
+    pass
 
 
 def _unitrl_br(k, v):
     v = bool(v)
     _unitrl_hits.add(2 * k + v)
+    w = _unitrl_work
+    w[0] += 1
+    if w[1] and w[0] > w[1]:
+        raise _UnitrlTooMuchWork()
     return v
 
 
 def _unitrl_loop(k, it):
     entered = False
+    w = _unitrl_work
     for v in it:
         if not entered:
             entered = True
             _unitrl_hits.add(2 * k + 1)
+        w[0] += 1
+        if w[1] and w[0] > w[1]:
+            raise _UnitrlTooMuchWork()
         yield v
     _unitrl_hits.add(2 * k)
 
@@ -59,10 +77,15 @@ def _unitrl_plain(v, depth=0):
 
 def _unitrl_probe(_unitrl_fn, /, *args, **kwargs):
     _unitrl_hits.clear()
+    _unitrl_work[0], _unitrl_work[1] = 0, _UNITRL_BUDGET
     try:
         value = _unitrl_fn(*args, **kwargs)
+    except _UnitrlTooMuchWork:
+        return ["too-much-work", _unitrl_work[1], _unitrl_take(), None]
     except Exception as exc:
         return ["raised", (type(exc).__name__ + ": " + str(exc))[:300], _unitrl_take(), None]
+    finally:
+        _unitrl_work[1] = 0
     after = [list(args), kwargs] if _unitrl_plain([args, kwargs]) else None
     return ["ok", value, _unitrl_take(), after]
 """
@@ -165,7 +188,8 @@ def instrument(source: str) -> Instrumented | None:
     body = ast.unparse(ast.fix_missing_locations(tree))
     future = [s for s in body.splitlines() if s.startswith("from __future__ import")]
     rest = "\n".join(s for s in body.splitlines() if not s.startswith("from __future__ import"))
-    text = "\n".join(future) + ("\n" if future else "") + PRELUDE + "\n\n" + rest + "\n"
+    prelude = PRELUDE + f"\n_UNITRL_BUDGET = {int(WORK_BUDGET)}\n"
+    text = "\n".join(future) + ("\n" if future else "") + prelude + "\n\n" + rest + "\n"
     return Instrumented(text, rw.outcomes, rw.raises)
 
 

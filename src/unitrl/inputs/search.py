@@ -325,6 +325,8 @@ def classify(c: inp.Input, o: StepOutcome) -> Tried:
         return Tried(c, src, DROP_BY_STATUS.get(o.status, o.status), o.error)
     tag, value, hits, after = o.values[0]
     hits = frozenset(h for h in hits if isinstance(h, int)) if isinstance(hits, list) else frozenset()
+    if tag == "too-much-work":  # a slow input, decided by counting (see coverage.WORK_BUDGET)
+        return Tried(c, src, "timeout", f"more than {value} probe events", hits)
     if tag == "raised":
         name = str(value).split(":", 1)[0]
         status = "memory" if name == "MemoryError" else "recursion" if name == "RecursionError" else "raised"
