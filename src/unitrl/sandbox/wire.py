@@ -192,6 +192,9 @@ def _reduce(v: object) -> object:
     raise Unsupported(f"return value of type {type(v).__name__} cannot be compared outside the sandbox")
 
 
+_PLAIN = frozenset((type(None), bool, int, float, str))  # JSON values that decode to themselves
+
+
 def decode_value(obj: object, depth: int = 0) -> object:
     """Tagged JSON back to Python builtins (runs on the trusted side; accepts any JSON safely)."""
     if depth > 200:
@@ -200,6 +203,8 @@ def decode_value(obj: object, depth: int = 0) -> object:
     if obj is None or t is bool or t is int or t is float or t is str:
         return obj
     if t is list:
+        if depth < 200 and all(type(x) in _PLAIN for x in obj):  # type: ignore[union-attr]
+            return list(obj)  # type: ignore[call-overload]  # a list of scalars (the common case)
         return [decode_value(x, depth + 1) for x in obj]  # type: ignore[union-attr]
     if t is dict and len(obj) == 1:  # type: ignore[arg-type]
         ((tag, body),) = obj.items()  # type: ignore[union-attr]
