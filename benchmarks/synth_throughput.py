@@ -7,11 +7,12 @@ same file, in this one process, one after another:
 - the defaults (`--overlap 3`: parts of 16 problems worked on by three threads over one sandbox);
 - `--mutants 0 --guide-mutants 0`: no mutant scoring and no mutant-guided additions (the input search,
   the checks of the reference, the trivial programs and the coverage pass still run).
-Beside the time: the sandbox jobs and steps the run asked for, the steps that ran out of time and the
+With `--repeat N` the rows take turns N times and the median time is reported (a shared machine's
+speed drifts by tens of percent within minutes). Beside the time: the sandbox jobs and steps the run asked for, the steps that ran out of time and the
 CPU seconds they spent (a mutant that loops costs its problem's whole time limit, at least the 0.25 s
 floor), the pooled kill rate, and whether the output is byte for byte that of the first row.
 
-    .venv/bin/python benchmarks/synth_throughput.py [--humaneval 164] [--workers 2]
+    .venv/bin/python benchmarks/synth_throughput.py [--humaneval 164] [--workers 2] [--repeat 3]
 
 Writes benchmarks/results/synth_throughput.json.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import threading
 import time
@@ -96,15 +98,22 @@ def one_run(problems: Path, out: Path, workers: int, settings: dict, extra: dict
     }
 
 
-def corpus_rows(name: str, problems: Path, workers: int, tmp: Path, extra: dict) -> list[dict]:
+def corpus_rows(name: str, problems: Path, workers: int, tmp: Path, extra: dict, repeat: int) -> list[dict]:
+    """Each row's run `repeat` times, the rows taking turns (so a slower stretch of a shared machine
+    hits every row alike); the median time is reported, with the range."""
+    runs: list[list[dict]] = [[] for _ in ROWS]
+    for _ in range(repeat):
+        for i, (_, settings) in enumerate(ROWS):
+            runs[i].append(one_run(problems, tmp / f"{name}-{i}.jsonl", workers, settings, extra))
+    first = runs[0][0]["output"]
     rows = []
-    for i, (label, settings) in enumerate(ROWS):
-        r = one_run(problems, tmp / f"{name}-{i}.jsonl", workers, settings, extra)
-        r["setting"] = label
-        r["same_output_as_first_row"] = r["output"] == rows[0]["output"] if rows else True
-        rows.append(r)
-    for r in rows:
-        del r["output"]
+    for (label, _), mine in zip(ROWS, runs):
+        seconds = sorted(r["seconds"] for r in mine)
+        row = dict(mine[0], setting=label, seconds=statistics.median(seconds), seconds_all=seconds)
+        row["problems_per_minute"] = round(row["problems_in"] / row["seconds"] * 60, 1)
+        row["same_output_as_first_row"] = all(r["output"] == first for r in mine)
+        del row["output"]
+        rows.append(row)
     return rows
 
 
@@ -120,17 +129,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--humaneval", type=int, default=164, help="HumanEval problems, tests hidden (0: skip)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each row (the median is reported)")
     args = ap.parse_args()
     console = Console(width=160)
-    result: dict = {"workers": args.workers, "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
+    result: dict = {"workers": args.workers, "repeat": args.repeat, "cpus": os.cpu_count(),
+                    "load_before": os.getloadavg()[0]}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         mined = tmp / "mined.jsonl"
         run_mine(MineConfig(out=str(mined), workers=args.workers))
-        result["stdlib"] = corpus_rows("stdlib", mined, args.workers, tmp, {})
+        result["stdlib"] = corpus_rows("stdlib", mined, args.workers, tmp, {}, args.repeat)
         if args.humaneval:
             he = humaneval_file(args.humaneval, tmp)
-            result["humaneval"] = corpus_rows("humaneval", he, args.workers, tmp, {"decontam": "off"})
+            result["humaneval"] = corpus_rows(
+                "humaneval", he, args.workers, tmp, {"decontam": "off"}, args.repeat
+            )
     result["load_after"] = os.getloadavg()[0]
     for corpus in ("stdlib", "humaneval"):
         if corpus not in result:
@@ -143,7 +156,8 @@ def main() -> None:
         for c in cols:
             t.add_column(c, justify="left" if c == "setting" else "right")
         for r in result[corpus]:
-            t.add_row(r["setting"], str(r["problems_in"]), str(r["kept"]), f"{r['seconds']:.1f}",
+            span = f"{r['seconds_all'][0]:.1f}-{r['seconds_all'][-1]:.1f}"
+            t.add_row(r["setting"], str(r["problems_in"]), str(r["kept"]), f"{r['seconds']:.1f} ({span})",
                       f"{r['problems_per_minute']:.0f}", str(r["jobs"]), str(r["steps"]),
                       f"{r['timeouts']} ({r['timeout_cpu_seconds']:.1f})",
                       "-" if r["kill_rate_pooled"] is None else f"{r['kill_rate_pooled']:.3f}",
