@@ -282,12 +282,7 @@ class Sandbox:
         """Hand one result to its batch (called by the driving thread)."""
         if batch.error is None:
             try:
-                if batch.on_result is not None:
-                    batch.on_result(i, result)
-                else:
-                    batch.results[i] = result
-                if batch.progress:
-                    batch.progress(1)
+                hand_over(batch.results, batch.on_result, batch.progress, i, result)
             except BaseException as exc:  # noqa: BLE001 - raised in the batch's own caller
                 batch.error = exc
         with self._state:
@@ -527,6 +522,19 @@ class Sandbox:
         if len(steps) != len(job.steps):
             return _infra(job, "sandbox reply had the wrong number of steps")
         return JobResult(job.tag, steps, float(reply.get("duration", 0.0)))
+
+
+def hand_over(
+    results: list, on_result: Callable[[int, JobResult], None] | None, progress: Callable | None, i: int,
+    result: JobResult,
+) -> None:  # fmt: skip
+    """A finished job's result to where a `run` call wants it: `on_result`, else its slot in `results`."""
+    if on_result is not None:
+        on_result(i, result)
+    else:
+        results[i] = result
+    if progress:
+        progress(1)
 
 
 def _good_segments(segments: object, n: int) -> bool:

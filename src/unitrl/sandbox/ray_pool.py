@@ -25,7 +25,7 @@ from typing import Any
 
 from unitrl.errors import UserError
 from unitrl.sandbox.jobs import Job, JobResult, StepOutcome
-from unitrl.sandbox.pool import REQUIRED_LAYERS, Sandbox, SandboxConfig
+from unitrl.sandbox.pool import REQUIRED_LAYERS, Sandbox, SandboxConfig, hand_over
 
 ACTOR_RESTARTS = 4  # a killed actor comes back this many times on its node before it counts as lost
 TASK_RETRIES = 4  # a batch queued on an actor that died is rerun there after its restart
@@ -252,12 +252,7 @@ class _Run:
             return  # a batch that ran twice: the first answer stands
         self.done[i], self.left = 1, self.left - 1
         result.tag = self.jobs[i].tag
-        if self.on_result is not None:
-            self.on_result(i, result)
-        else:
-            self.results[i] = result
-        if self.progress:
-            self.progress(1)
+        hand_over(self.results, self.on_result, self.progress, i, result)
 
     def requeue(self, indices: list[int], attempts: int, why: str, avoid: _Actor | None) -> None:
         """Send the unfinished jobs again, elsewhere if possible; past BATCH_ATTEMPTS they are ours."""
