@@ -48,3 +48,44 @@ def test_overlapping_parts_write_exactly_what_one_at_a_time_writes(tmp_path):
         run_synth(SynthConfig(problems=str(mined), out=str(out), mutants=6, overlap=overlap, workers=2))
         outs[overlap] = out.read_text()
     assert outs[1] == outs[3] and outs[1].count("\n") >= PART
+
+
+HASH_SEED_REFERENCE = """
+def visible(name, all=None):
+    if name in {'__author__', '__builtins__', '__cached__', '__credits__', '__date__', '__doc__',
+                '__file__', '__spec__', '__loader__', '__module__', '__name__', '__package__'}:
+        return 0
+    if name.startswith('__') and name.endswith('__'):
+        return 1
+    if all is not None:
+        return name in all
+    return not name.startswith('_')
+
+
+def tags(words):
+    return {w.lower() for w in words if w}
+"""
+
+
+def test_the_output_does_not_depend_on_the_processs_hash_seed(tmp_path):
+    """A set of strings iterates in an order that changes with PYTHONHASHSEED: the search must not
+    follow that order, and a set in a test's text is written in a fixed one."""
+    import os
+    import subprocess
+    import sys
+
+    from unitrl.records import Problem, write_records
+
+    problems = tmp_path / "p.jsonl"
+    write_records(problems, [Problem("visible", "", "visible", [], HASH_SEED_REFERENCE),
+                             Problem("tags", "", "tags", [], HASH_SEED_REFERENCE)])  # fmt: skip
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"out{seed}.jsonl"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        cmd = [sys.executable, "-m", "unitrl", "synth", "--problems", str(problems), "--out", str(out),
+               "--workers", "1", "--keep-weak", "--keep-short"]  # fmt: skip
+        subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=600)
+        outs.append(out.read_text())
+    assert outs[0] == outs[1] and outs[0].count("\n") == 2
+    assert "assert tags(" in outs[0]

@@ -355,6 +355,8 @@ def body_literals(func: ast.AST) -> dict[str, list[Any]]:
 
 
 def _flat_scalars(v: Any) -> list[Any]:
+    if isinstance(v, set | frozenset):
+        v = sorted(v, key=repr)  # a fixed order, whatever the hash seed
     if isinstance(v, list | tuple | set | frozenset):
         return [x for item in v for x in _flat_scalars(item)]
     if isinstance(v, dict):
@@ -420,7 +422,38 @@ def signature(inp: Input) -> tuple[str, ...]:
 def args_source(inp: Input) -> str:
     """'1, [2, 3], key='x'': the text between the call's parentheses."""
     args, kwargs = inp
-    return ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    return ", ".join(
+        [literal_source(a) for a in args] + [f"{k}={literal_source(v)}" for k, v in kwargs.items()]
+    )
+
+
+def literal_source(v: Any, depth: int = 0) -> str:
+    """`repr(v)`, except that a set's elements are written in a fixed order (sorted by their own text).
+    A set of strings iterates in an order that changes with each process's hash seed, so `repr` would
+    make a different test text (and a different search) on every run."""
+    if depth > 100:
+        return repr(v)
+    t = type(v)
+    if t is list:
+        return "[" + ", ".join(literal_source(x, depth + 1) for x in v) + "]"
+    if t is tuple:
+        inner = [literal_source(x, depth + 1) for x in v]
+        return "(" + inner[0] + ",)" if len(inner) == 1 else "(" + ", ".join(inner) + ")"
+    if t is dict:
+        return (
+            "{"
+            + ", ".join(
+                f"{literal_source(k, depth + 1)}: {literal_source(x, depth + 1)}" for k, x in v.items()
+            )
+            + "}"
+        )
+    if t is set or t is frozenset:
+        inner = sorted(literal_source(x, depth + 1) for x in v)
+        body = "{" + ", ".join(inner) + "}"
+        if t is frozenset:
+            return f"frozenset({body})" if inner else "frozenset()"
+        return body if inner else "set()"
+    return repr(v)
 
 
 def find_function(source: str, name: str) -> ast.FunctionDef | None:

@@ -267,7 +267,9 @@ class _Analysis:
                 continue
             left_side = other is not cmp.left
             if isinstance(op, ast.In | ast.NotIn) and left_side:  # node in (a, b) / node in 'abc'
-                vals = list(v) if isinstance(v, tuple | list | set | frozenset | bytes) else [v]
+                vals = list(v) if isinstance(v, tuple | list | bytes) else [v]
+                if isinstance(v, set | frozenset):
+                    vals = sorted(v, key=repr)  # a fixed order, whatever the hash seed
                 if isinstance(v, str):
                     vals = list(v) or [v]
                     s.vote("str", 1)

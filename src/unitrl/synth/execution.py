@@ -22,6 +22,7 @@ from typing import Any
 
 from unitrl.inputs.calls import round_trips, run_calls, same_value
 from unitrl.inputs.coverage import ratio
+from unitrl.inputs.generate import literal_source
 from unitrl.inputs.search import Search, Tried, contract_raise, new_search, search_inputs
 from unitrl.records import Problem
 from unitrl.sandbox.jobs import StepOutcome
@@ -42,11 +43,11 @@ def assert_for(entry: str, args_src: str, value: Any, after: Any = None) -> str:
     With `after` (the arguments after the call, for a function that changes them in place) the test
     checks those too."""
     if after is not None:
-        return f"assert {with_args(entry)}({args_src}) == {(value, after[0], after[1])!r}"
+        return f"assert {with_args(entry)}({args_src}) == {literal_source((value, after[0], after[1]))}"
     call = f"{entry}({args_src})"
     if isinstance(value, float):
         return f"assert abs({call} - {value!r}) <= {FLOAT_REL_TOL!r} * max(1.0, abs({value!r}))"
-    return f"assert {call} == {value!r}"
+    return f"assert {call} == {literal_source(value)}"
 
 
 def exception_test(entry: str, args_src: str, error: str) -> str | None:
