@@ -55,7 +55,7 @@ def test_a_caller_waits_for_no_one_elses_batch(sb):
     long_done: list[float] = []
 
     def long_batch() -> None:
-        sb.run([Job(PROGRAM, [Step("eval", exprs=["slow(0.4)"])], timeout=2.0) for _ in range(6)])
+        sb.run([Job(PROGRAM, [Step("eval", exprs=["slow(0.4)"])], timeout=2.0) for _ in range(10)])
         long_done.append(time.monotonic())
 
     th = threading.Thread(target=long_batch)
