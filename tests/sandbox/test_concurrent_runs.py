@@ -107,9 +107,9 @@ def test_malformed_segments_are_refused_before_anything_runs(sb, segments):
 
 
 def test_the_worker_refuses_malformed_segments_too():
-    from unitrl.sandbox.supervisor import _segment_ends
+    from unitrl.sandbox.wire import segment_ends
 
-    assert _segment_ends([0, 2], 4) == [2, 2, 4, 4] and _segment_ends(None, 3) is None
+    assert segment_ends([0, 2], 4) == [2, 2, 4, 4] and segment_ends(None, 3) is None
     for bad in ([1], [0, 0], [0, 9], [0, "1"], [], (0,), "0"):
         with pytest.raises(ValueError):
-            _segment_ends(bad, 4)
+            segment_ends(bad, 4)

@@ -261,8 +261,8 @@ def run_program(
     ends: list[int] | None = None,
 ) -> None:
     """Run the compiled program, then the compiled steps listed in `todo`. With `ends` (`Job.segments`:
-    for each step, the end of its run), a step that times out or runs out of memory ends its run: the
-    run's later steps are skipped (the supervisor reports them "not-run").
+    for each step, the end of its run), a step that times out or runs out of memory or output ends its
+    run: the run's later steps are skipped (the supervisor reports them "not-run").
 
     Frames: ["load", status, detail] once, then [i, status, values or None, detail, seconds] per step.
     """
@@ -286,7 +286,7 @@ def run_program(
             fn = lambda stmts=payload: exec(stmts, namespace)  # noqa: E731
         status, detail, value, seconds = _timed(fn, timeout)
         out.send([i, status, value, detail, seconds])
-        if ends and status in ("timeout", "memory"):
+        if ends and status in wire.RUN_ENDING:
             skip_to = ends[i]
 
 

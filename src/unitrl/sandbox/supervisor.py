@@ -173,7 +173,7 @@ class Supervisor:
                 out.append(got[0] or ["error", None, None, "no result", 0.0])
             return out
         outcomes: list = [None] * len(steps)
-        ends = _segment_ends(job.get("segments"), len(steps))
+        ends = wire.segment_ends(job.get("segments"), len(steps))
         todo = list(range(len(steps)))
         while todo:
             got = self.supervise(program, steps_blob, len(steps), timeout, todo, budget, ends=ends)
@@ -376,9 +376,6 @@ class Supervisor:
         return outcomes
 
 
-STOPPING = frozenset(("timeout", "memory", "output-limit"))  # statuses that end a step's run (Job.segments)
-
-
 def _stop_runs(outcomes: list, todo: list[int], ends: list[int]) -> None:
     """After a step that timed out, ran out of memory or output, or ended the process (the last step
     reported before the child died), the later steps of its run come back "not-run" (the child skips
@@ -386,28 +383,10 @@ def _stop_runs(outcomes: list, todo: list[int], ends: list[int]) -> None:
     reported = [i for i in todo if outcomes[i] is not None]
     died = reported[-1] if reported and len(reported) < len(todo) else -1
     for i in reported:
-        if outcomes[i][0] in STOPPING or (i == died and outcomes[i][0] != "ok"):
+        if outcomes[i][0] in wire.RUN_ENDING or (i == died and outcomes[i][0] != "ok"):
             for j in range(i + 1, ends[i]):
                 if outcomes[j] is None:
                     outcomes[j] = ["not-run", None, None, "after a step that ended its run", 0.0]
-
-
-def _segment_ends(segments: object, n: int) -> list[int] | None:
-    """For each step, the index just past the run of steps it belongs to (see `Job.segments`); None
-    without segments. Anything but ascending ints from 0 within range is refused (an infra error)."""
-    if segments is None:
-        return None
-    if (
-        type(segments) is not list
-        or not segments
-        or segments[0] != 0
-        or any(type(k) is not int for k in segments)
-        or any(not a < b for a, b in zip(segments, segments[1:]))
-        or segments[-1] > max(n - 1, 0)
-    ):
-        raise ValueError("segments must be ascending step indices starting at 0")  # fmt: skip
-    bounds = segments + [n]
-    return [bounds[k + 1] for k in range(len(segments)) for _ in range(bounds[k], bounds[k + 1])]
 
 
 def _on_frames(frames: list, outcomes: list, load: list | None) -> list | None:

@@ -194,6 +194,28 @@ def _reduce(v: object) -> object:
 
 _PLAIN = frozenset((type(None), bool, int, float, str))  # JSON values that decode to themselves
 
+# Job.segments: the step statuses that end a run of steps (the child skips the rest of the run)
+RUN_ENDING = frozenset(("timeout", "memory", "output-limit"))
+
+
+def segment_ends(segments: object, n: int) -> list[int] | None:
+    """For each of a job's n steps, the index just past the run of steps it belongs to (`Job.segments`:
+    the ascending step indices at which runs begin, the first 0); None without segments. Anything else
+    is a ValueError (the parent refuses the job; a worker answers infra)."""
+    if segments is None:
+        return None
+    if (
+        type(segments) is not list
+        or not segments
+        or segments[0] != 0
+        or any(type(k) is not int for k in segments)
+        or any(not a < b for a, b in zip(segments, segments[1:]))
+        or segments[-1] >= max(n, 1)
+    ):
+        raise ValueError(f"Job.segments must be ascending step indices from 0: {segments!r}"[:300])
+    bounds = segments + [n]
+    return [bounds[k + 1] for k in range(len(segments)) for _ in range(bounds[k], bounds[k + 1])]
+
 
 def decode_value(obj: object, depth: int = 0) -> object:
     """Tagged JSON back to Python builtins (runs on the trusted side; accepts any JSON safely)."""

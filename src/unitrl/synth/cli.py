@@ -11,10 +11,9 @@ chunk size and wherever a run was interrupted.
 
 from __future__ import annotations
 
-import collections
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,7 +240,7 @@ def _outcomes(sb: Any, cfg: SynthConfig, todo: list, endpoints: Any) -> Iterator
 
     part = min(size, PART)
     parts = [todo[i : i + part] for i in range(0, len(todo), part)]
-    window: collections.deque = collections.deque()
+    window: deque = deque()
     pool = ThreadPoolExecutor(threads, thread_name_prefix="synth")
     try:
         for k in range(len(parts)):
@@ -250,8 +249,6 @@ def _outcomes(sb: Any, cfg: SynthConfig, todo: list, endpoints: Any) -> Iterator
                 window.append(pool.submit(synth_chunk, sb, cfg, nxt, endpoints))
             yield parts[k], window.popleft().result()
     finally:
-        for f in window:
-            f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
