@@ -57,7 +57,8 @@ def _grade_grouped(
 ) -> list[list[bool]]:
     """Failed-per-test rows as `_grade` gives them, with the programs of one problem (same problem, same
     time limit: its mutants and trivial programs) sharing sandbox jobs (see grouped.py). With
-    `fail_fast`, tests after a step that had to be rerun alone and failed there are not run (False)."""
+    `fail_fast`, a program's tests after one that ran out of time (or memory or output), or after one
+    that had to be rerun alone and failed there, are not run (False)."""
     jobs = [build_job(p, prog, timeout=t) for p, prog, t in items]
     runs = run_each(
         sandbox, [(p, j.program, j.steps, t) for (p, _, t), j in zip(items, jobs)], fail_fast=fail_fast
